@@ -1,0 +1,318 @@
+"""RoBERTa with configurable cross-lingual parameter sharing (the paper's Section 4.3).
+
+Layout of the parameters: the stock RoBERTa modules serve the *first* language of
+``--langs``, so a model with nothing separated is exactly fairseq's RoBERTa. Every
+further language gets its own copy of what is separated:
+
+- ``--lang-specific-embeddings`` ("Sep Emb"): token and position tables in
+  ``sentence_encoder.extra_embed_tokens[l-1]`` / ``extra_embed_positions[l-1]``; the
+  output softmax is tied to the language's token table, so it is language-specific too.
+- ``--lang-specific-layers K`` ("Sep L1-K"): layers 1..K in
+  ``sentence_encoder.extra_lower_layers[l-1]``; layers K+1..N stay shared.
+- ``--language-embeddings``: an XLM-style learned vector per language added to the input.
+"""
+
+import logging
+
+import torch
+import torch.nn.functional as F
+from fairseq.models import register_model, register_model_architecture
+from fairseq.models.roberta.model import (
+    RobertaEncoder,
+    RobertaLMHead,
+    RobertaModel,
+    base_architecture as roberta_base_architecture,
+)
+from fairseq.models.transformer import TransformerEncoder
+from fairseq.modules import PositionalEmbedding
+from fairseq.modules.transformer_sentence_encoder import init_bert_params
+from fairseq.utils import safe_getattr, safe_hasattr
+from torch import nn
+
+logger = logging.getLogger(__name__)
+
+
+class LanguageAwareTransformerEncoder(TransformerEncoder):
+    """fairseq's TransformerEncoder with per-language embeddings and lower layers."""
+
+    def __init__(self, args, dictionary, embed_tokens, num_langs: int):
+        super().__init__(args, dictionary, embed_tokens)
+        self.num_langs = num_langs
+        self.lang_specific_embeddings = bool(args.lang_specific_embeddings)
+        self.lang_specific_layers = int(args.lang_specific_layers)
+        extra_langs = range(num_langs - 1)
+        dim = embed_tokens.embedding_dim
+
+        self.extra_embed_tokens = nn.ModuleList()
+        self.extra_embed_positions = nn.ModuleList()
+        if self.lang_specific_embeddings:
+            for _ in extra_langs:
+                self.extra_embed_tokens.append(nn.Embedding(len(dictionary), dim, self.padding_idx))
+                if self.embed_positions is not None:
+                    self.extra_embed_positions.append(
+                        PositionalEmbedding(
+                            self.max_source_positions,
+                            dim,
+                            self.padding_idx,
+                            learned=self.cfg.encoder.learned_pos,
+                        )
+                    )
+        # built by the same factory as the shared layers, so activation checkpointing
+        # and FSDP wrapping apply to them too
+        self.extra_lower_layers = nn.ModuleList(
+            nn.ModuleList(self.build_encoder_layer(self.cfg) for _ in range(self.lang_specific_layers))
+            for _ in extra_langs
+        )
+        self.embed_langs = nn.Embedding(num_langs, dim) if args.language_embeddings else None
+
+    @property
+    def has_lang_specific_parts(self) -> bool:
+        return self.num_langs > 1 and (self.lang_specific_embeddings or self.lang_specific_layers > 0)
+
+    def embed_tokens_for(self, lang: int) -> nn.Embedding:
+        if lang == 0 or not self.lang_specific_embeddings:
+            return self.embed_tokens
+        return self.extra_embed_tokens[lang - 1]
+
+    def embed_positions_for(self, lang: int):
+        if lang == 0 or not self.lang_specific_embeddings or self.embed_positions is None:
+            return self.embed_positions
+        return self.extra_embed_positions[lang - 1]
+
+    def layers_for(self, lang: int):
+        if lang == 0 or self.lang_specific_layers == 0:
+            return self.layers
+        return [*self.extra_lower_layers[lang - 1], *self.layers[self.lang_specific_layers :]]
+
+    def batch_language(self, src_lang_id) -> int:
+        """The single language of a batch; language-specific modules are chosen on the host."""
+        if not self.has_lang_specific_parts:
+            return 0
+        if src_lang_id is None:
+            raise ValueError(
+                "this model has language-specific parameters: pass src_lang_id "
+                "(one language id per sentence, the index of its language in --langs)"
+            )
+        low, high = torch.stack(torch.aminmax(src_lang_id)).tolist()  # one host sync
+        if low != high:
+            raise ValueError(
+                f"a batch mixes languages {low}..{high}; language-specific parameters need "
+                "one language per batch (the xling_mlm task batches that way)"
+            )
+        if not 0 <= low < self.num_langs:
+            raise ValueError(f"language id {low} is out of range for {self.num_langs} languages")
+        return low
+
+    def forward_embedding(self, src_tokens, token_embedding=None, lang: int = 0, src_lang_id=None):
+        if token_embedding is None:
+            token_embedding = self.embed_tokens_for(lang)(src_tokens)
+        x = embed = self.embed_scale * token_embedding
+        positions = self.embed_positions_for(lang)
+        if positions is not None:
+            x = x + positions(src_tokens)
+        if self.embed_langs is not None:
+            if src_lang_id is None:
+                raise ValueError("a model with --language-embeddings needs src_lang_id")
+            x = x + self.embed_langs(src_lang_id).unsqueeze(1)
+        if self.layernorm_embedding is not None:
+            x = self.layernorm_embedding(x)
+        x = self.dropout_module(x)
+        if self.quant_noise is not None:
+            x = self.quant_noise(x)
+        return x, embed
+
+    def forward(
+        self,
+        src_tokens,
+        src_lengths=None,
+        return_all_hiddens: bool = False,
+        token_embeddings=None,
+        src_lang_id=None,
+        lang: int = None,
+    ):
+        if lang is None:
+            lang = self.batch_language(src_lang_id)
+        padding_mask = src_tokens.eq(self.padding_idx)
+        has_pads = bool(padding_mask.any())
+
+        x, embedding = self.forward_embedding(src_tokens, token_embeddings, lang, src_lang_id)
+        if has_pads:
+            x = x * (1 - padding_mask.unsqueeze(-1).type_as(x))
+        x = x.transpose(0, 1)  # B x T x C -> T x B x C
+
+        states = [x] if return_all_hiddens else []
+        for layer in self.layers_for(lang):
+            x = layer(x, encoder_padding_mask=padding_mask if has_pads else None)
+            if return_all_hiddens:
+                states.append(x)
+        if self.layer_norm is not None:
+            x = self.layer_norm(x)
+
+        return {
+            "encoder_out": [x],  # T x B x C
+            "encoder_padding_mask": [padding_mask],  # B x T
+            "encoder_embedding": [embedding],  # B x T x C
+            "encoder_states": states,  # [T x B x C], embeddings first
+            "fc_results": [],
+            "src_tokens": [],
+            "src_lengths": [src_tokens.ne(self.padding_idx).sum(dim=1, dtype=torch.int32).view(-1, 1)],
+        }
+
+
+class LanguageTiedLMHead(RobertaLMHead):
+    """RoBERTa's LM head whose output projection can be any language's token table."""
+
+    def forward(self, features, masked_tokens=None, weight=None, **kwargs):
+        if masked_tokens is not None:
+            features = features[masked_tokens, :]  # only project what the loss needs
+        x = self.layer_norm(self.activation_fn(self.dense(features)))
+        return F.linear(x, self.weight if weight is None else weight) + self.bias
+
+
+class XlingRobertaEncoder(RobertaEncoder):
+    def __init__(self, args, dictionary, num_langs: int):
+        # read by build_encoder(), which RobertaEncoder.__init__ calls
+        self.num_langs = num_langs
+        super().__init__(args, dictionary)
+        self.lang_specific_embeddings = self.sentence_encoder.lang_specific_embeddings
+
+    def build_encoder(self, args, dictionary, embed_tokens):
+        encoder = LanguageAwareTransformerEncoder(args, dictionary, embed_tokens, self.num_langs)
+        encoder.apply(init_bert_params)
+        return encoder
+
+    def build_lm_head(self, embed_dim, output_dim, activation_fn, weight):
+        return LanguageTiedLMHead(embed_dim, output_dim, activation_fn, weight)
+
+    def forward(
+        self,
+        src_tokens,
+        features_only=False,
+        return_all_hiddens=False,
+        masked_tokens=None,
+        src_lang_id=None,
+        **unused,
+    ):
+        lang = self.sentence_encoder.batch_language(src_lang_id)
+        x, extra = self.extract_features(
+            src_tokens, return_all_hiddens=return_all_hiddens, src_lang_id=src_lang_id, lang=lang
+        )
+        if not features_only:
+            x = self.output_layer(x, masked_tokens=masked_tokens, lang=lang)
+        return x, extra
+
+    def extract_features(self, src_tokens, return_all_hiddens=False, src_lang_id=None, lang=None, **kwargs):
+        encoder_out = self.sentence_encoder(
+            src_tokens,
+            return_all_hiddens=return_all_hiddens,
+            token_embeddings=kwargs.get("token_embeddings"),
+            src_lang_id=src_lang_id,
+            lang=lang,
+        )
+        features = encoder_out["encoder_out"][0].transpose(0, 1)  # T x B x C -> B x T x C
+        inner_states = encoder_out["encoder_states"] if return_all_hiddens else None
+        return features, {"inner_states": inner_states}
+
+    def output_layer(self, features, masked_tokens=None, lang: int = 0, **unused):
+        weight = None  # the head's own (tied or untied) weight
+        if self.lang_specific_embeddings:
+            weight = self.sentence_encoder.embed_tokens_for(lang).weight
+        return self.lm_head(features, masked_tokens, weight=weight)
+
+
+@register_model("xling_roberta")
+class XlingRobertaModel(RobertaModel):
+    """RoBERTa whose embeddings and lower layers can be language-specific."""
+
+    @staticmethod
+    def add_args(parser):
+        RobertaModel.add_args(parser)
+        parser.add_argument(
+            "--lang-specific-embeddings",
+            action="store_true",
+            help="separate token and position embeddings (and so a separate tied softmax) "
+            "per language: the paper's 'Sep Emb'",
+        )
+        parser.add_argument(
+            "--lang-specific-layers",
+            type=int,
+            metavar="K",
+            help="make Transformer layers 1..K language-specific, keep the others shared "
+            "(the paper's 'Sep L1-K'); 0 shares all layers",
+        )
+        parser.add_argument(
+            "--language-embeddings",
+            action="store_true",
+            help="add an XLM-style learned language vector to every input position",
+        )
+
+    @classmethod
+    def build_model(cls, args, task):
+        from omegaconf import OmegaConf
+
+        if OmegaConf.is_config(args):
+            OmegaConf.set_struct(args, False)
+        xling_base_architecture(args)
+        if not safe_hasattr(args, "max_positions"):
+            args.max_positions = safe_getattr(args, "tokens_per_sample", None) or task.max_positions()
+        num_langs = len(getattr(task, "langs", None) or [None])
+        check_sharing_options(args, num_langs)
+        encoder = XlingRobertaEncoder(args, task.source_dictionary, num_langs)
+        if OmegaConf.is_config(args):
+            OmegaConf.set_struct(args, True)
+        return cls(args, encoder)
+
+
+def check_sharing_options(args, num_langs: int) -> None:
+    """Reject combinations that cannot be built, naming the option at fault."""
+    layers = args.encoder_layers
+    separate = args.lang_specific_layers
+    if separate < 0 or separate >= layers:
+        raise ValueError(
+            f"--lang-specific-layers {separate} must be between 0 and --encoder-layers - 1 "
+            f"= {layers - 1}: the top layer must stay shared for cross-lingual transfer"
+        )
+    needs_langs = args.lang_specific_embeddings or separate > 0 or args.language_embeddings
+    if needs_langs and num_langs < 2:
+        raise ValueError(
+            "--lang-specific-embeddings, --lang-specific-layers and --language-embeddings need "
+            "a multilingual task (--task xling_mlm --langs with two or more languages)"
+        )
+    if args.lang_specific_embeddings and args.untie_weights_roberta:
+        raise ValueError(
+            "--untie-weights-roberta cannot be combined with --lang-specific-embeddings: "
+            "the language-specific softmax is tied to each language's embeddings"
+        )
+    if separate > 0 and (args.encoder_layerdrop > 0 or args.encoder_layers_to_keep):
+        raise ValueError(
+            "--encoder-layerdrop / --encoder-layers-to-keep cannot be combined with "
+            "--lang-specific-layers"
+        )
+
+
+@register_model_architecture("xling_roberta", "xling_roberta")
+def xling_base_architecture(args):
+    """The paper's model: 8 layers, 768 dims, 12 heads, FFN 3072, GELU, dropout 0.1, tied softmax."""
+    args.encoder_layers = safe_getattr(args, "encoder_layers", 8)
+    args.encoder_embed_dim = safe_getattr(args, "encoder_embed_dim", 768)
+    args.encoder_ffn_embed_dim = safe_getattr(args, "encoder_ffn_embed_dim", 3072)
+    args.encoder_attention_heads = safe_getattr(args, "encoder_attention_heads", 12)
+    args.lang_specific_embeddings = safe_getattr(args, "lang_specific_embeddings", False)
+    args.lang_specific_layers = safe_getattr(args, "lang_specific_layers", 0)
+    args.language_embeddings = safe_getattr(args, "language_embeddings", False)
+    roberta_base_architecture(args)
+
+
+@register_model_architecture("xling_roberta", "xling_base")
+def xling_base(args):
+    xling_base_architecture(args)
+
+
+@register_model_architecture("xling_roberta", "xling_tiny")
+def xling_tiny(args):
+    """Small enough for CPU tests and the demo, with the paper's 8 layers so Sep L1-3/L1-6 exist."""
+    args.encoder_layers = safe_getattr(args, "encoder_layers", 8)
+    args.encoder_embed_dim = safe_getattr(args, "encoder_embed_dim", 64)
+    args.encoder_ffn_embed_dim = safe_getattr(args, "encoder_ffn_embed_dim", 256)
+    args.encoder_attention_heads = safe_getattr(args, "encoder_attention_heads", 4)
+    xling_base_architecture(args)

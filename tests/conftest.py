@@ -1,0 +1,30 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# The checkpoint tests must see torch's real default (weights_only=True).
+os.environ.pop("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", None)
+os.environ.pop("TORCH_FORCE_WEIGHTS_ONLY_LOAD", None)
+
+import fairseq_ext  # noqa: E402,F401 (registers the plugin for in-process runs)
+from helpers import make_data  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def bilingual_data(tmp_path_factory):
+    """en and fr with disjoint words, equal sizes, in per-language sub-folders."""
+    return make_data(tmp_path_factory.mktemp("en_fr"), {"en": (300, 40), "fr": (300, 40)})
+
+
+@pytest.fixture(scope="session")
+def trilingual_data(tmp_path_factory):
+    """Three languages as file prefixes (train.<lang>.bin), to show neither is special."""
+    return make_data(
+        tmp_path_factory.mktemp("en_fr_de"),
+        {"en": (120, 20), "fr": (120, 20), "de": (120, 20)},
+        layout="prefixes",
+    )

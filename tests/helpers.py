@@ -1,0 +1,153 @@
+"""Shared test helpers: small corpora binarized by fairseq-preprocess, in-process training."""
+
+import json
+import logging
+import os
+import socket
+from pathlib import Path
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+USER_DIR = str(REPO / "fairseq_ext")
+
+# The paper's parameter-sharing rows, as model flags (K=3 and K=6 fit xling_tiny's 8 layers).
+SHARING_SETTINGS: Dict[str, List[str]] = {
+    "default": [],
+    "sep_emb": ["--lang-specific-embeddings"],
+    "sep_l1_3": ["--lang-specific-layers", "3"],
+    "sep_l1_6": ["--lang-specific-layers", "6"],
+    "sep_emb_l1_3": ["--lang-specific-embeddings", "--lang-specific-layers", "3"],
+    "sep_emb_l1_6": ["--lang-specific-embeddings", "--lang-specific-layers", "6"],
+}
+
+
+def language_words(lang: str, n: int = 60) -> List[str]:
+    """Disjoint word lists per language: no string is shared, so no anchor points."""
+    return [f"{lang}{i}" for i in range(n)]
+
+
+def write_text(path: Path, words: Sequence[str], lines: int, seed: int) -> None:
+    """Zipf-distributed words, 5-20 per line: an MLM can learn the unigram skew fast."""
+    rng = np.random.default_rng(seed)
+    probs = 1.0 / np.arange(1, len(words) + 1)
+    probs /= probs.sum()
+    with open(path, "w", encoding="utf-8") as f:
+        for _ in range(lines):
+            f.write(" ".join(rng.choice(words, size=rng.integers(5, 21), p=probs)) + "\n")
+
+
+def make_data(root: Path, sizes: Dict[str, Tuple[int, int]], layout: str = "folders") -> Path:
+    """Write, then binarize with fairseq-preprocess, {lang: (train_lines, valid_lines)}.
+
+    One shared dict.txt (the union of the languages' words), and per-language splits in
+    sub-folders (``layout="folders"``) or as ``train.<lang>`` prefixes (``"prefixes"``).
+    """
+    from fairseq import options
+    from fairseq_cli import preprocess
+
+    raw, data = root / "raw", root / "bin"
+    raw.mkdir(parents=True, exist_ok=True)
+    data.mkdir(parents=True, exist_ok=True)
+    with open(data / "dict.txt", "w", encoding="utf-8") as f:
+        for lang in sizes:
+            for word in language_words(lang):
+                f.write(f"{word} 1\n")
+    for i, (lang, (n_train, n_valid)) in enumerate(sizes.items()):
+        write_text(raw / f"{lang}.train", language_words(lang), n_train, seed=10 * i)
+        write_text(raw / f"{lang}.valid", language_words(lang), n_valid, seed=10 * i + 1)
+        dest = data / lang if layout == "folders" else root / f"tmp_{lang}"
+        args = options.get_preprocessing_parser().parse_args(
+            [
+                "--only-source",
+                "--srcdict", str(data / "dict.txt"),
+                "--trainpref", str(raw / f"{lang}.train"),
+                "--validpref", str(raw / f"{lang}.valid"),
+                "--destdir", str(dest),
+                "--workers", "1",
+            ]
+        )
+        preprocess.main(args)
+        if layout == "prefixes":
+            for split in ("train", "valid"):
+                for ext in ("bin", "idx"):
+                    os.replace(dest / f"{split}.{ext}", data / f"{split}.{lang}.{ext}")
+    return data
+
+
+def tiny_train_args(data: Path, save_dir: Path, langs: str, max_update: int, extra=()) -> List[str]:
+    return [
+        str(data),
+        "--user-dir", USER_DIR,
+        "--task", "xling_mlm",
+        "--langs", langs,
+        "--criterion", "xling_masked_lm",
+        "--arch", "xling_tiny",
+        "--tokens-per-sample", "32",
+        "--batch-size", "8",
+        "--optimizer", "adam",
+        "--lr", "0.002",
+        "--lr-scheduler", "inverse_sqrt",
+        "--warmup-updates", "5",
+        "--max-update", str(max_update),
+        "--save-dir", str(save_dir),
+        "--num-workers", "0",
+        "--log-format", "json",
+        "--log-interval", "5",
+        "--ddp-backend", "legacy_ddp",
+        "--cpu",
+        "--seed", "1",
+        "--no-epoch-checkpoints",
+        *extra,
+    ]
+
+
+class _JsonLogCollector(logging.Handler):
+    def __init__(self):
+        super().__init__(level=logging.INFO)
+        self.records: List[Tuple[str, dict]] = []
+
+    def emit(self, record):
+        # fairseq's json progress bar logs under the names train_inner, train and valid
+        if record.name in ("train_inner", "train", "valid"):
+            self.records.append((record.name, json.loads(record.getMessage())))
+
+
+def train(argv: List[str]) -> List[Tuple[str, dict]]:
+    """Run fairseq-train in this process; return its json log lines as (logger, stats)."""
+    from fairseq import options
+    from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+    from fairseq.distributed import utils as distributed_utils
+    from fairseq_cli import train as train_cli
+
+    args = options.parse_args_and_arch(options.get_training_parser(), argv)
+    cfg = convert_namespace_to_omegaconf(args)
+    collector = _JsonLogCollector()
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(collector)
+    root.setLevel(logging.INFO)
+    try:
+        distributed_utils.call_main(cfg, train_cli.main)
+    finally:
+        root.removeHandler(collector)
+        root.setLevel(old_level)
+    return collector.records
+
+
+def build_task_and_model(argv: List[str]):
+    """Parse fairseq-train arguments and build the task and model without training."""
+    from fairseq import options, tasks
+    from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+
+    args = options.parse_args_and_arch(options.get_training_parser(), argv)
+    cfg = convert_namespace_to_omegaconf(args)
+    task = tasks.setup_task(cfg.task)
+    return task, task.build_model(cfg.model)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -1,0 +1,136 @@
+"""Single-language batches, temperature sampling and language-restricted masking."""
+
+import collections
+
+import numpy as np
+import pytest
+import torch
+
+from fairseq_ext.data import temperature_probs
+from helpers import USER_DIR, build_task_and_model, language_words, make_data
+
+
+@pytest.fixture(scope="module")
+def unequal_data(tmp_path_factory):
+    return make_data(tmp_path_factory.mktemp("unequal"), {"en": (1600, 10), "fr": (200, 10)})
+
+
+def task_for(data, alpha, *flags, break_mode="eos"):
+    return build_task_and_model(
+        [str(data), "--user-dir", USER_DIR, "--task", "xling_mlm", "--langs", "en,fr",
+         "--arch", "xling_tiny", "--tokens-per-sample", "32", "--sample-break-mode", break_mode,
+         "--multilang-sampling-alpha", str(alpha), "--seed", "3", *flags]
+    )
+
+
+def epoch_batches(task, epoch, batch_size=8):
+    itr = task.get_batch_iterator(
+        task.dataset("train"), max_sentences=batch_size, seed=3, epoch=epoch,
+        required_batch_size_multiple=1,
+    )
+    return list(itr.next_epoch_itr(shuffle=True))
+
+
+def test_temperature_formula():
+    sizes = [900, 100]
+    assert np.allclose(temperature_probs(sizes, 1.0), [0.9, 0.1])
+    assert np.allclose(temperature_probs(sizes, 0.0), [0.5, 0.5])
+    q = temperature_probs(sizes, 0.7)
+    assert np.allclose(q, np.array([0.9, 0.1]) ** 0.7 / (0.9**0.7 + 0.1**0.7))
+
+
+def test_batches_hold_one_language_and_follow_q(unequal_data):
+    """Over 4 epochs the share of batches per language is q within 0.02 (absolute)."""
+    task, _ = task_for(unequal_data, 0.5)
+    task.load_dataset("train")
+    sizes = [len(d) for d in task.dataset("train").datasets]
+    q = temperature_probs([1600, 200], 0.5)  # one sample per line with --sample-break-mode eos
+    counts = collections.Counter()
+    sequence = []
+    for epoch in range(1, 5):
+        for batch in epoch_batches(task, epoch):
+            langs = batch["net_input"]["src_lang_id"].unique().tolist()
+            assert len(langs) == 1, "a batch mixes languages"
+            counts[langs[0]] += 1
+            sequence.append(langs[0])
+    total = counts[0] + counts[1]
+    assert abs(counts[1] / total - q[1]) < 0.02, (counts, q, sizes)
+    # batches of the two languages are interleaved, not one language after the other
+    switches = sum(a != b for a, b in zip(sequence, sequence[1:]))
+    assert switches > total * 0.2
+
+
+def test_languages_are_resampled_every_epoch(unequal_data):
+    task, _ = task_for(unequal_data, 0.5)
+    task.load_dataset("train")
+    en = task.dataset("train").datasets[0]
+    en.set_epoch(1)
+    first = set(en._cur_indices.array.tolist())
+    en.set_epoch(2)
+    second = set(en._cur_indices.array.tolist())
+    assert len(first) == len(en) < 1600, "en is subsampled without replacement"
+    assert first != second
+
+
+def replacements(task, lang_id, epochs=3):
+    """Token ids put at masked positions that are neither <mask> nor the original token."""
+    dataset = task.dataset("train").datasets[lang_id]
+    found = []
+    for epoch in range(1, epochs + 1):
+        dataset.set_epoch(epoch)
+        for i in range(len(dataset)):
+            item = dataset[i]
+            src, tgt = item["net_input.src_tokens"], item["target"]
+            masked = tgt.ne(task.source_dictionary.pad())
+            random = masked & src.ne(task.mask_idx) & src.ne(tgt)
+            found.extend(src[random].tolist())
+    return found
+
+
+def test_random_replacements_stay_in_the_language_with_separate_embeddings(bilingual_data):
+    task, _ = task_for(bilingual_data, 1.0, "--lang-specific-embeddings", break_mode="none")
+    task.load_dataset("train")
+    dictionary = task.source_dictionary
+    en_ids = {dictionary.index(w) for w in language_words("en")}
+    fr_ids = {dictionary.index(w) for w in language_words("fr")}
+    for lang_id, own, other in ((0, en_ids, fr_ids), (1, fr_ids, en_ids)):
+        found = replacements(task, lang_id)
+        assert len(found) > 50
+        assert set(found) <= own and not set(found) & other
+
+
+def test_shared_embeddings_draw_replacements_from_the_whole_vocabulary(bilingual_data):
+    """The control for the test above: without separate embeddings fr text gets en words."""
+    task, _ = task_for(bilingual_data, 1.0, break_mode="none")
+    task.load_dataset("train")
+    en_ids = {task.source_dictionary.index(w) for w in language_words("en")}
+    assert set(replacements(task, 1)) & en_ids
+
+
+def test_masking_rates(bilingual_data):
+    """15% of tokens are predicted; of those 80% are <mask>, 10% random, 10% unchanged."""
+    task, _ = task_for(bilingual_data, 1.0, break_mode="none")
+    task.load_dataset("train")
+    pad, mask = task.source_dictionary.pad(), task.mask_idx
+    total = predicted = masked = kept = 0
+    for i in range(len(task.dataset("train"))):
+        item = task.dataset("train")[i]
+        src, tgt = item["net_input.src_tokens"], item["target"]
+        chosen = tgt.ne(pad)
+        total += src.numel()
+        predicted += int(chosen.sum())
+        masked += int((chosen & src.eq(mask)).sum())
+        kept += int((chosen & src.eq(tgt)).sum())
+    assert abs(predicted / total - 0.15) < 0.01
+    assert abs(masked / predicted - 0.8) < 0.03
+    assert abs(kept / predicted - 0.1) < 0.03
+
+
+def test_batch_language_reaches_the_model(bilingual_data):
+    task, model = task_for(bilingual_data, 1.0, "--lang-specific-layers", "2", break_mode="none")
+    task.load_dataset("valid")
+    batch = next(iter(task.get_batch_iterator(task.dataset("valid"), max_sentences=4).next_epoch_itr()))
+    assert "src_lang_id" in batch["net_input"]
+    logits, _ = model(**batch["net_input"])
+    assert logits.shape[:2] == batch["net_input"]["src_tokens"].shape
+    assert torch.isfinite(logits).all()
