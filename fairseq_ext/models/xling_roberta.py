@@ -290,13 +290,17 @@ def check_sharing_options(args, num_langs: int) -> None:
         )
 
 
+def _default_dims(args, layers: int, embed_dim: int, ffn_dim: int, heads: int) -> None:
+    args.encoder_layers = safe_getattr(args, "encoder_layers", layers)
+    args.encoder_embed_dim = safe_getattr(args, "encoder_embed_dim", embed_dim)
+    args.encoder_ffn_embed_dim = safe_getattr(args, "encoder_ffn_embed_dim", ffn_dim)
+    args.encoder_attention_heads = safe_getattr(args, "encoder_attention_heads", heads)
+
+
 @register_model_architecture("xling_roberta", "xling_roberta")
 def xling_base_architecture(args):
     """The paper's model: 8 layers, 768 dims, 12 heads, FFN 3072, GELU, dropout 0.1, tied softmax."""
-    args.encoder_layers = safe_getattr(args, "encoder_layers", 8)
-    args.encoder_embed_dim = safe_getattr(args, "encoder_embed_dim", 768)
-    args.encoder_ffn_embed_dim = safe_getattr(args, "encoder_ffn_embed_dim", 3072)
-    args.encoder_attention_heads = safe_getattr(args, "encoder_attention_heads", 12)
+    _default_dims(args, layers=8, embed_dim=768, ffn_dim=3072, heads=12)
     args.lang_specific_embeddings = safe_getattr(args, "lang_specific_embeddings", False)
     args.lang_specific_layers = safe_getattr(args, "lang_specific_layers", 0)
     args.language_embeddings = safe_getattr(args, "language_embeddings", False)
@@ -311,8 +315,5 @@ def xling_base(args):
 @register_model_architecture("xling_roberta", "xling_tiny")
 def xling_tiny(args):
     """Small enough for CPU tests and the demo, with the paper's 8 layers so Sep L1-3/L1-6 exist."""
-    args.encoder_layers = safe_getattr(args, "encoder_layers", 8)
-    args.encoder_embed_dim = safe_getattr(args, "encoder_embed_dim", 64)
-    args.encoder_ffn_embed_dim = safe_getattr(args, "encoder_ffn_embed_dim", 256)
-    args.encoder_attention_heads = safe_getattr(args, "encoder_attention_heads", 4)
+    _default_dims(args, layers=8, embed_dim=64, ffn_dim=256, heads=4)
     xling_base_architecture(args)
