@@ -19,8 +19,9 @@ class LanguageMaskTokensDataset(MaskTokensDataset):
         if replacement_ids is not None and self.random_token_prob > 0.0:
             allowed = np.zeros(len(self.vocab), dtype=np.float64)
             allowed[replacement_ids] = 1.0
-            allowed[: self.vocab.nspecial] = 0.0
             allowed[self.mask_idx] = 0.0
-            if allowed.sum() == 0:
+            # keep fairseq's weights (uniform or --freq-weighted-replacement), restricted
+            weights = self.weights * allowed
+            if weights.sum() == 0:
                 raise ValueError("no token is left to draw random replacements from")
-            self.weights = allowed / allowed.sum()
+            self.weights = weights / weights.sum()
