@@ -1,12 +1,14 @@
 """xling: the fairseq plugin (``--user-dir fairseq_ext``) for cross-lingual MLM studies.
 
 Importing the package registers the ``xling_mlm`` task, the ``xling_roberta`` model
-(architectures ``xling_base`` and ``xling_tiny``) and the ``xling_masked_lm`` criterion,
+(architectures ``xling_base`` and ``xling_tiny``), the ``xling_masked_lm`` criterion and
+the ``xling_adam`` optimizer (see ``fused_adam``),
 and lets torch >= 2.6 load fairseq checkpoints safely (see ``checkpoint_safety``)
 and numpy 2 run fairseq's sentence-level blocks (see ``compat``).
 """
 
 from fairseq_ext import checkpoint_safety, compat
+from fairseq_ext import fused_adam  # noqa: F401 (registers the xling_adam optimizer)
 from fairseq_ext.criterions import xling_masked_lm  # noqa: F401 (registers the criterion)
 from fairseq_ext.models import xling_roberta  # noqa: F401
 from fairseq_ext.tasks import xling_mlm  # noqa: F401

@@ -1,5 +1,6 @@
 """Shared test helpers: small corpora binarized by fairseq-preprocess, in-process training."""
 
+import contextlib
 import json
 import logging
 import socket
@@ -80,6 +81,25 @@ def train(argv: List[str]) -> List[Tuple[str, dict]]:
         root.removeHandler(collector)
         root.setLevel(old_level)
     return collector.records
+
+
+@contextlib.contextmanager
+def capture_trainers():
+    """Collects every fairseq Trainer built inside the block (fairseq keeps them local)."""
+    from fairseq import trainer as fairseq_trainer
+
+    trainers = []
+    original_init = fairseq_trainer.Trainer.__init__
+
+    def remember(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        trainers.append(self)
+
+    fairseq_trainer.Trainer.__init__ = remember
+    try:
+        yield trainers
+    finally:
+        fairseq_trainer.Trainer.__init__ = original_init
 
 
 def build_task_and_model(argv: List[str]):

@@ -1,0 +1,175 @@
+"""Where jobs run: the SLURM cluster when a controller answers, else this machine.
+
+Also what the launcher asks SLURM before and after submitting: the size of a partition's
+nodes (to refuse impossible requests early) and the state of jobs. States come from
+``squeue`` rather than ``sacct``, so clusters without accounting (such as
+``slurm/local_cluster.sh``) work too.
+"""
+
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterable, List
+
+import submitit
+
+from slurm.config import CLUSTERS, LaunchError, Resources
+
+# The folder that holds the ``slurm`` package: jobs start there, so they import it as
+# ``python -m slurm.launch`` does.
+REPO = Path(__file__).resolve().parents[1]
+
+# SLURM job states in which a job may still run (or run again)
+ACTIVE_STATES = {
+    "PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
+    "RESIZING", "SUSPENDED", "SIGNALING", "STAGE_OUT", "STOPPED", "RESV_DEL_HOLD",
+}
+
+
+def _run(command: List[str], timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+
+
+def slurm_answers() -> bool:
+    """True when a SLURM controller answers ``scontrol ping``."""
+    if shutil.which("scontrol") is None:
+        return False
+    try:
+        return "is UP" in _run(["scontrol", "ping"], timeout=20).stdout
+    except subprocess.TimeoutExpired:
+        return False
+
+
+def choose_cluster(requested: str) -> str:
+    if requested not in CLUSTERS:
+        raise LaunchError(f"--cluster {requested!r}: expected one of {CLUSTERS}")
+    if requested == "auto":
+        return "slurm" if slurm_answers() else "local"
+    if requested == "slurm" and not slurm_answers():
+        raise LaunchError(
+            "--cluster slurm: no SLURM controller answers 'scontrol ping' "
+            "(for a one-node cluster on this machine: slurm/local_cluster.sh up)"
+        )
+    return requested
+
+
+@dataclass
+class NodeSize:
+    cpus: int
+    mem_mb: int
+    gpus: int
+    where: str  # for messages: "a node of partition X" or "this machine"
+
+
+def _first_number(text: str) -> int:
+    digits = "".join(c for c in text.split("(")[0].rstrip("+") if c.isdigit())
+    return int(digits) if digits else 0
+
+
+def _gres_gpus(gres: str) -> int:
+    """GPUs in a GRES string such as gpu:8, gpu:a100:4(S:0-1) or (null)."""
+    return sum(_first_number(part.split(":")[-1]) for part in gres.split(",") if part.startswith("gpu"))
+
+
+def node_size(cluster: str, partition=None) -> NodeSize:
+    """The largest node a job can get: from ``sinfo`` on SLURM, else this machine."""
+    if cluster == "local":
+        import torch
+
+        mem_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+        return NodeSize(os.cpu_count() or 1, mem_mb, torch.cuda.device_count(), "this machine")
+    result = _run(["sinfo", "-h", "-o", "%P|%c|%m|%G"])
+    if result.returncode != 0:
+        raise LaunchError(f"sinfo failed: {result.stderr.strip()}")
+    rows = [line.split("|") for line in result.stdout.splitlines() if line.count("|") == 3]
+    default = [r[0].rstrip("*") for r in rows if r[0].endswith("*")]
+    name = partition or (default[0] if default else None)
+    mine = [r for r in rows if r[0].rstrip("*") == name]
+    if not mine:
+        known = sorted({r[0].rstrip("*") for r in rows})
+        raise LaunchError(f"--partition {name}: SLURM has no such partition (partitions: {', '.join(known)})")
+    return NodeSize(
+        max(_first_number(r[1]) for r in mine),
+        max(_first_number(r[2]) for r in mine),
+        max(_gres_gpus(r[3]) for r in mine),
+        f"a node of partition {name}",
+    )
+
+
+def check_resources(res: Resources, size: NodeSize, cluster: str) -> None:
+    """Refuse what no node can give, naming the option, before anything is submitted."""
+    for option in ("nodes", "tasks_per_node", "cpus_per_task", "timeout_min"):
+        if getattr(res, option) < 1:
+            raise LaunchError(f"--{option.replace('_', '-')} is {getattr(res, option)}: it must be at least 1")
+    if res.gpus_per_node < 0 or res.mem_gb <= 0:
+        raise LaunchError("--gpus-per-node must be 0 or more and --mem-gb above 0")
+    if cluster == "local" and res.nodes > 1:
+        raise LaunchError(f"--nodes {res.nodes}: without SLURM, jobs run on this machine only (one node)")
+    cpus = res.tasks_per_node * res.cpus_per_task
+    if cpus > size.cpus:
+        raise LaunchError(
+            f"--tasks-per-node {res.tasks_per_node} x --cpus-per-task {res.cpus_per_task} = {cpus} CPUs per node, "
+            f"but {size.where} has {size.cpus}"
+        )
+    if cluster == "slurm" and res.mem_gb * 1024 > size.mem_mb:
+        raise LaunchError(f"--mem-gb {res.mem_gb:g}: {size.where} has {size.mem_mb / 1024:.1f} GB")
+    if res.gpus_per_node > size.gpus:
+        raise LaunchError(f"--gpus-per-node {res.gpus_per_node}: {size.where} has {size.gpus} GPUs")
+    if res.gpus_per_node and res.tasks_per_node != res.gpus_per_node:
+        raise LaunchError(
+            f"--tasks-per-node {res.tasks_per_node} with --gpus-per-node {res.gpus_per_node}: "
+            "give each GPU its own task (the same number)"
+        )
+
+
+def make_executor(folder, res: Resources, cluster: str, name: str, held: bool = False) -> submitit.AutoExecutor:
+    """A submitit executor for ``res``; ``held`` submits SLURM jobs on hold (see ``release``)."""
+    executor = submitit.AutoExecutor(folder=folder, cluster=cluster, slurm_max_num_timeout=res.max_num_timeout)
+    params = dict(
+        name=name,
+        nodes=res.nodes,
+        tasks_per_node=res.tasks_per_node,
+        cpus_per_task=res.cpus_per_task,
+        mem_gb=res.mem_gb,
+        timeout_min=res.timeout_min,
+        slurm_signal_delay_s=res.signal_delay_s,
+        slurm_additional_parameters={"chdir": str(REPO), **({"hold": True} if held else {})},
+    )
+    if res.gpus_per_node:
+        params["gpus_per_node"] = res.gpus_per_node
+    for option in ("partition", "account", "qos", "constraint"):
+        if getattr(res, option) is not None:
+            params[f"slurm_{option}"] = getattr(res, option)
+    executor.update_parameters(**params)
+    return executor
+
+
+def release(job_id: str) -> None:
+    result = _run(["scontrol", "release", job_id])
+    if result.returncode != 0:
+        raise RuntimeError(f"scontrol release {job_id} failed: {result.stderr.strip()}")
+
+
+def queue_states() -> Dict[str, str]:
+    """{job id: state} of this user's jobs that SLURM still knows (array tasks as 12_3)."""
+    if not slurm_answers():  # squeue would retry for seconds before failing
+        return {}
+    result = _run(["squeue", "--me", "-h", "-r", "--states=all", "-o", "%i|%T"])
+    return dict(line.split("|", 1) for line in result.stdout.split() if "|" in line)
+
+
+def wait_until_ended(job_ids: Iterable[str], timeout_s: float, poll_s: float = 2.0) -> Dict[str, str]:
+    """Wait until SLURM holds none of the jobs in an active state; returns their last states."""
+    job_ids = list(job_ids)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        states = queue_states()
+        last = {job: states.get(job, "ENDED") for job in job_ids}
+        if not any(state in ACTIVE_STATES for state in last.values()):
+            return last
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"jobs still active after {timeout_s:.0f} s: {last}")
+        time.sleep(poll_s)

@@ -1,0 +1,140 @@
+"""Command line: ``python -m slurm.launch {pretrain,grid,status}`` (run from the repo root).
+
+- ``pretrain``: one run, a setting's config on a data folder, with the job's resources.
+- ``grid``: every run of a grid file that is neither finished nor held by SLURM, as one
+  job array; then a table of job ids and states. Rerunning it submits only what is left.
+- ``status``: state, attempts, updates and the last training loss per language of each run.
+
+Bad options fail before anything is submitted, with a message that names them.
+"""
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import List, Sequence
+
+from tabulate import tabulate
+
+from slurm.cluster import check_resources, choose_cluster, node_size, queue_states, wait_until_ended
+from slurm.config import PRECISIONS, LaunchError, Resources, add_resource_options, load_grid, resources_from_options
+from slurm.grid import expand_grid
+from slurm.runs import PretrainRun, progress, run_state
+from slurm.submit import pending, prepare_run, submit_runs
+
+
+def launch(
+    runs: List[PretrainRun], res: Resources, job_name: str, array_dir: Path, dry_run=False, wait=False, job=None
+):
+    """Check, then submit the runs that need it; returns their submitit jobs."""
+    cluster = choose_cluster(res.cluster)
+    check_resources(res, node_size(cluster, res.partition), cluster)
+    todo = [prepare_run(run, res) for run in pending(runs, queue_states())]
+    if dry_run or not todo:
+        return []
+    jobs = submit_runs(todo, res, cluster, job_name, array_dir, job)
+    if wait and cluster == "slurm":
+        wait_until_ended([submitted.job_id for submitted in jobs], timeout_s=float("inf"))
+    return jobs
+
+
+def status_rows(runs: Sequence[PretrainRun]) -> List[list]:
+    queue = queue_states()
+    rows = []
+    for run in runs:
+        state, job_id = run_state(run.folder, queue)
+        logged = progress(run.folder, run.langs)
+        losses = " ".join(f"{lang} {loss:.3f}" for lang, loss in logged["losses"].items())
+        rows.append([run.name, job_id, state, logged["attempts"], logged["updates"], losses])
+    return rows
+
+
+def print_status(runs: Sequence[PretrainRun]) -> None:
+    headers = ["run", "job", "state", "attempts", "updates", "last loss"]
+    print(tabulate(status_rows(runs), headers=headers, tablefmt="simple"))
+
+
+def grid_runs(grid_file: str, overrides: Sequence[str]):
+    grid = load_grid(grid_file, overrides)
+    return grid, expand_grid(grid, grid_file)
+
+
+def pretrain_command(args) -> None:
+    langs = args.langs.split(",")
+    name = f"{args.setting}/{'-'.join(langs)}/seed{args.seed}"
+    run = PretrainRun(
+        name=name,
+        config_dir=str(Path(args.config_dir).resolve()),
+        config=args.setting,
+        data=str(Path(args.data).resolve()),
+        langs=langs,
+        seed=args.seed,
+        run_dir=str(Path(args.out_dir).resolve() / name),
+        precision=args.precision,
+        overrides=args.overrides,
+    )
+    submitted = launch([run], resources_from_options(args), name, Path(args.out_dir), wait=args.wait)
+    print(f"submitted {len(submitted)} run" if submitted else f"{name}: finished or queued already; nothing submitted")
+    print_status([run])
+
+
+def grid_command(args) -> None:
+    grid, runs = grid_runs(args.grid_file, args.overrides)
+    submitted = launch(runs, grid.resources, grid.name, Path(grid.out_dir), dry_run=args.dry_run, wait=args.wait)
+    if args.dry_run:
+        print(f"dry run: {len(pending(runs, queue_states()))} of {len(runs)} runs would be submitted")
+    else:
+        print(f"submitted {len(submitted)} of {len(runs)} runs")
+    print_status(runs)
+
+
+def status_command(args) -> None:
+    print_status(grid_runs(args.grid_file, args.overrides)[1])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m slurm.launch", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    pretrain = commands.add_parser("pretrain", help="submit one pretraining run")
+    pretrain.add_argument("--config-dir", default="configs/tiny", help="folder of the hydra configs (%(default)s)")
+    pretrain.add_argument("--setting", required=True, help="a config of --config-dir: default, sep_emb, sep_l1_3, ...")
+    pretrain.add_argument("--data", required=True, help="data folder in the xling_mlm layout (see README)")
+    pretrain.add_argument("--langs", required=True, help="comma-separated languages, e.g. en,fr")
+    pretrain.add_argument("--seed", type=int, default=1, help="fairseq's seed (%(default)s)")
+    pretrain.add_argument(
+        "--out-dir", default="results/pretrain", help="the run goes to OUT_DIR/<setting>/<pair>/seed<seed>"
+    )
+    precision = pretrain.add_mutually_exclusive_group()
+    for name in PRECISIONS:
+        help_text = f"train in {name} (default: the config's)"
+        precision.add_argument(f"--{name}", dest="precision", action="store_const", const=name, help=help_text)
+    pretrain.add_argument("--wait", action="store_true", help="return when the job has ended")
+    add_resource_options(pretrain)
+    pretrain.add_argument("overrides", nargs="*", help="fairseq hydra overrides, e.g. optimization.max_update=100")
+
+    for name, help_text in (("grid", "submit a grid file's unfinished runs"), ("status", "summarise a grid's runs")):
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("grid_file", help="e.g. configs/grid/tiny.yaml")
+        command.add_argument(
+            "overrides", nargs="*", help="key=value changes to the grid file, e.g. resources.cluster=local"
+        )
+    commands.choices["grid"].add_argument("--dry-run", action="store_true", help="check and show, submit nothing")
+    commands.choices["grid"].add_argument("--wait", action="store_true", help="return when the jobs have ended")
+
+    args = parser.parse_args(argv)
+    # before fairseq is imported: one of its modules sets the root logger to DEBUG otherwise
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    handlers = {"pretrain": pretrain_command, "grid": grid_command, "status": status_command}
+    try:
+        handlers[args.command](args)
+    except LaunchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""A run's folder: what the launcher and the job write there, and how to read its state.
+
+::
+
+    RUN/submission.json   the latest submission: job id, cluster, the run's spec
+    RUN/submitit/         submitit's logs and pickles (a grid's array task: a link <job id>/
+                          to OUT_DIR/.submitit/<job id>/)
+    RUN/train_log.jsonl   fairseq's json log records, one per line, and one "start" record per attempt
+    RUN/tensorboard/      fairseq's tensorboard logs
+    RUN/checkpoints/      fairseq's save_dir (checkpoint_last.pt is what a rerun resumes)
+    RUN/done.json         written when fairseq finished the run
+"""
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from slurm.cluster import ACTIVE_STATES
+
+SUBMISSION = "submission.json"
+SUBMITIT = "submitit"
+TRAIN_LOG = "train_log.jsonl"
+TENSORBOARD = "tensorboard"
+CHECKPOINTS = "checkpoints"
+DONE = "done.json"
+
+
+@dataclasses.dataclass
+class PretrainRun:
+    """One pretraining run, as the job receives it (paths absolute)."""
+
+    name: str  # <setting>/<pair>/seed<seed>
+    config_dir: str
+    config: str  # a hydra config of config_dir: the setting's model
+    data: str
+    langs: List[str]
+    seed: int
+    run_dir: str
+    precision: Optional[str]  # fp32, fp16 or bf16; None: the config's (decided by prepare_run)
+    cuda: bool = False
+    overrides: List[str] = dataclasses.field(default_factory=list)  # the user's fairseq hydra overrides
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.run_dir)
+
+
+def write_json(path: Path, obj) -> None:
+    """Write under a temporary name, then rename: a reader never sees half a file."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
+    os.replace(partial, path)
+
+
+def read_json(path: Path) -> Optional[dict]:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def read_log(run_dir: Path) -> List[dict]:
+    """The run's log records; a line cut short by a killed job is skipped."""
+    path = Path(run_dir) / TRAIN_LOG
+    records = []
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return records
+
+
+def run_state(run_dir: Path, queue: Dict[str, str]) -> tuple:
+    """(state, job id): DONE, NEW (never submitted), SLURM's state of the latest job, or
+    ENDED when SLURM no longer knows that job (it stopped before finishing)."""
+    run_dir = Path(run_dir)
+    submission = read_json(run_dir / SUBMISSION) or {}
+    job_id = submission.get("job_id", "")
+    if (run_dir / DONE).exists():
+        return "DONE", job_id
+    if not submission:
+        return "NEW", ""
+    return queue.get(job_id, "ENDED"), job_id
+
+
+def needs_submission(state: str) -> bool:
+    return state != "DONE" and state not in ACTIVE_STATES
+
+
+def progress(run_dir: Path, langs: List[str]) -> dict:
+    """Updates, attempts and the latest training loss of each language, from the log."""
+    records = read_log(run_dir)
+    inner = [r for r in records if r.get("tag") == "train_inner"]
+    last = inner[-1] if inner else {}
+    losses = {lang: float(last[f"loss_{lang}"]) for lang in langs if f"loss_{lang}" in last}
+    return {
+        "updates": int(last["num_updates"]) if "num_updates" in last else 0,
+        "attempts": sum(r.get("tag") == "start" for r in records),
+        "losses": losses,
+    }
