@@ -81,6 +81,13 @@ class Vocabulary:
         ids = self.piece_ids(self.pieces(text, lang))
         return torch.tensor([self.dictionary.bos(), *ids, self.dictionary.eos()], dtype=torch.long)
 
+    def decode(self, ids: Sequence[int], lang: str) -> str:
+        """The text of model ids (without <s> and </s>): the pieces joined as sentencepiece does."""
+        prefix = self.piece_prefix.get(lang, "")
+        pieces = (self.dictionary[i] for i in ids)
+        text = "".join(p[len(prefix) :] if p.startswith(prefix) else p for p in pieces)
+        return text.replace("▁", " ").strip()
+
     def encode_words(self, words: Sequence[str], lang: str) -> Tuple[torch.LongTensor, torch.LongTensor]:
         """Ids of pre-split words, and the position of each word's first subword.
 

@@ -1,0 +1,192 @@
+"""An ``xling_roberta`` checkpoint read as a raw state dict, and one language's view of it
+as the state dict of a standard ``XLMRobertaForMaskedLM``.
+
+A language's model is what fairseq runs for it: its token and position tables and lower
+layers (the stock modules for the first language of ``--langs``, ``extra_*[l-1]`` for
+language l), the shared upper layers, the shared embedding LayerNorm and LM head, and
+the LM head's output tied to the language's token table. The language vector of
+``--language-embeddings`` is added to every position before the embedding LayerNorm,
+which is what XLM-R's ``token_type_embeddings[0]`` does, so it is stored there.
+"""
+
+from argparse import Namespace
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List
+
+import torch
+from fairseq.models import ARCH_CONFIG_REGISTRY, ARCH_MODEL_REGISTRY
+from transformers import XLMRobertaConfig
+
+from fairseq_ext.models.xling_roberta import XlingRobertaModel
+from fairseq_ext.tasks.xling_mlm import parse_langs
+
+ENCODER = "encoder.sentence_encoder."
+# fairseq TransformerEncoderLayer module -> Hugging Face RobertaLayer module
+LAYER_MODULES = {
+    "self_attn.q_proj": "attention.self.query",
+    "self_attn.k_proj": "attention.self.key",
+    "self_attn.v_proj": "attention.self.value",
+    "self_attn.out_proj": "attention.output.dense",
+    "self_attn_layer_norm": "attention.output.LayerNorm",
+    "fc1": "intermediate.dense",
+    "fc2": "output.dense",
+    "final_layer_norm": "output.LayerNorm",
+}
+
+
+def max_tokens(config: XLMRobertaConfig) -> int:
+    """fairseq's --max-positions: the position table also has rows for <pad> and the ids below it."""
+    return config.max_position_embeddings - config.pad_token_id - 1
+
+
+@dataclass
+class XlingCheckpoint:
+    path: Path
+    state_dict: Dict[str, torch.Tensor]
+    arch: str
+    args: Namespace  # the model's options, with its architecture's defaults filled in
+    langs: List[str]  # task.langs: a language's index is its id in the model
+    data_dir: str  # task.data (its first path)
+    num_updates: int
+
+    @classmethod
+    def load(cls, path) -> "XlingCheckpoint":
+        path = Path(path)
+        try:
+            # torch's weights_only loading: importing fairseq_ext allowlists what fairseq stores
+            state = torch.load(path, map_location="cpu")
+        except Exception as e:
+            raise ValueError(f"{path} cannot be read as a fairseq checkpoint: {e}") from e
+        if not isinstance(state, dict) or "model" not in state or not state.get("cfg"):
+            raise ValueError(f"{path} is not a fairseq checkpoint (it has no 'model' and 'cfg' entries)")
+        model_cfg = state["cfg"]["model"]
+        # a Namespace for command-line training, a dict for hydra training
+        args = Namespace(**(model_cfg if isinstance(model_cfg, dict) else vars(model_cfg)))
+        arch = getattr(args, "arch", None) or getattr(args, "_name", None)
+        if ARCH_MODEL_REGISTRY.get(arch) is not XlingRobertaModel:
+            raise ValueError(
+                f"{path} holds a fairseq '{arch}' model, not an xling_roberta model "
+                "(--arch xling_base / xling_tiny): only those can be exported"
+            )
+        ARCH_CONFIG_REGISTRY[arch](args)
+        task = state["cfg"]["task"]
+        history = state.get("optimizer_history") or [{}]
+        return cls(
+            path=path,
+            state_dict=state["model"],
+            arch=arch,
+            args=args,
+            langs=parse_langs(task.get("langs")),
+            data_dir=str(task.get("data", "")).split(":")[0],
+            num_updates=int(history[-1].get("num_updates", 0)),
+        )
+
+    @property
+    def lang_specific_embeddings(self) -> bool:
+        return bool(self.args.lang_specific_embeddings)
+
+    @property
+    def lang_specific_layers(self) -> int:
+        return int(self.args.lang_specific_layers)
+
+    @property
+    def language_embeddings(self) -> bool:
+        return bool(self.args.language_embeddings)
+
+    @property
+    def same_weights_for_all_languages(self) -> bool:
+        return not (self.lang_specific_embeddings or self.lang_specific_layers or self.language_embeddings)
+
+    def sharing_setting(self) -> str:
+        """The row of the paper's Table 1, e.g. 'Sep Emb + L1-3'."""
+        separated = (["Emb"] if self.lang_specific_embeddings else []) + (
+            [f"L1-{self.lang_specific_layers}"] if self.lang_specific_layers else []
+        )
+        name = "Sep " + " + ".join(separated) if separated else "Default (all parameters shared)"
+        return name + (", with language embeddings" if self.language_embeddings else "")
+
+    def _tensor(self, key: str) -> torch.Tensor:
+        if key not in self.state_dict:
+            raise ValueError(f"{self.path} has no tensor '{key}', which its options require")
+        return self.state_dict[key]
+
+    def _token_table(self, lang: int) -> str:
+        if lang == 0 or not self.lang_specific_embeddings:
+            return "embed_tokens"
+        return f"extra_embed_tokens.{lang - 1}"
+
+    def _position_table(self, lang: int) -> str:
+        if lang == 0 or not self.lang_specific_embeddings:
+            return "embed_positions"
+        return f"extra_embed_positions.{lang - 1}"
+
+    def _layer(self, lang: int, index: int) -> str:
+        if lang == 0 or index >= self.lang_specific_layers:
+            return f"layers.{index}"
+        return f"extra_lower_layers.{lang - 1}.{index}"
+
+    def hf_config(self) -> XLMRobertaConfig:
+        args = self.args
+        unsupported = {
+            "--encoder-normalize-before (pre-LN)": args.encoder_normalize_before,
+            "no --layernorm-embedding": not args.layernorm_embedding,
+            "sinusoidal positions": not args.encoder_learned_pos,
+            "scaled embeddings": not args.no_scale_embedding,
+            f"--activation-fn {args.activation_fn}": args.activation_fn != "gelu",
+            "--untie-weights-roberta": args.untie_weights_roberta,
+        }
+        found = [name for name, present in unsupported.items() if present]
+        if found:
+            raise ValueError(f"{self.path}: XLM-R has no equivalent of " + ", ".join(found))
+        tokens = self._tensor(ENCODER + "embed_tokens.weight")
+        return XLMRobertaConfig(
+            vocab_size=tokens.shape[0],
+            hidden_size=tokens.shape[1],
+            num_hidden_layers=args.encoder_layers,
+            num_attention_heads=args.encoder_attention_heads,
+            intermediate_size=args.encoder_ffn_embed_dim,
+            hidden_act="gelu",
+            hidden_dropout_prob=args.dropout,
+            attention_probs_dropout_prob=args.attention_dropout,
+            # fairseq's learned positions start after the padding index, as XLM-R's do
+            max_position_embeddings=self._tensor(ENCODER + "embed_positions.weight").shape[0],
+            type_vocab_size=1,
+            layer_norm_eps=1e-5,  # torch's LayerNorm default, which fairseq uses
+            bos_token_id=0,
+            pad_token_id=1,
+            eos_token_id=2,
+            tie_word_embeddings=True,
+        )
+
+    def _source_names(self, lang: int) -> Dict[str, str]:
+        """XLM-R parameter name -> checkpoint tensor name, for language ``lang``."""
+        tokens = ENCODER + self._token_table(lang) + ".weight"
+        names = {
+            "roberta.embeddings.word_embeddings.weight": tokens,
+            "roberta.embeddings.position_embeddings.weight": ENCODER + self._position_table(lang) + ".weight",
+            "lm_head.decoder.weight": tokens,
+            "lm_head.decoder.bias": "encoder.lm_head.bias",
+            "lm_head.bias": "encoder.lm_head.bias",
+        }
+        for kind in ("weight", "bias"):
+            names[f"roberta.embeddings.LayerNorm.{kind}"] = ENCODER + f"layernorm_embedding.{kind}"
+            names[f"lm_head.dense.{kind}"] = f"encoder.lm_head.dense.{kind}"
+            names[f"lm_head.layer_norm.{kind}"] = f"encoder.lm_head.layer_norm.{kind}"
+            for i in range(self.args.encoder_layers):
+                for fairseq_module, hf_module in LAYER_MODULES.items():
+                    names[f"roberta.encoder.layer.{i}.{hf_module}.{kind}"] = (
+                        ENCODER + f"{self._layer(lang, i)}.{fairseq_module}.{kind}"
+                    )
+        return names
+
+    def hf_state_dict(self, lang: int) -> Dict[str, torch.Tensor]:
+        """The weights of language ``lang`` (its index in ``langs``) under XLM-R's names."""
+        weights = {hf: self._tensor(source) for hf, source in self._source_names(lang).items()}
+        hidden = weights["roberta.embeddings.word_embeddings.weight"].shape[1]
+        weights["roberta.embeddings.token_type_embeddings.weight"] = (
+            self._tensor(ENCODER + "embed_langs.weight")[lang : lang + 1]
+            if self.language_embeddings
+            else torch.zeros(1, hidden)
+        )
+        return weights
