@@ -61,9 +61,11 @@ def compose_config(run: PretrainRun, extra: Sequence[str] = ()):
     import fairseq_ext  # noqa: F401 (registers the task, model, criterion and xling_adam)
 
     # fairseq validates a config against its schema stored under the config's own name,
-    # which hydra 1.3 accepts with a deprecation warning
+    # which hydra 1.3 accepts with a deprecation warning. version_base "1.1" is what
+    # fairseq-hydra-train runs with; it is also process-wide, and a newer base would make
+    # fairseq's own hydra.experimental.initialize() raise in this process afterwards.
     hydra_init(run.config)
-    with warnings.catch_warnings(), initialize_config_dir(config_dir=run.config_dir, version_base=None):
+    with warnings.catch_warnings(), initialize_config_dir(config_dir=run.config_dir, version_base="1.1"):
         warnings.filterwarnings("ignore", message="(?s).*validated against ConfigStore schema")
         return compose(config_name=run.config, overrides=[*fairseq_overrides(run), *extra])
 
