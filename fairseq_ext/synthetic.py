@@ -32,9 +32,6 @@ def make_data(root: Path, sizes: Dict[str, Tuple[int, int]], layout: str = "fold
     One shared dict.txt (the union of the languages' words), and per-language splits in
     sub-folders (``layout="folders"``) or as ``train.<lang>`` prefixes (``"prefixes"``).
     """
-    from fairseq import options
-    from fairseq_cli import preprocess
-
     raw, data = root / "raw", root / "bin"
     raw.mkdir(parents=True, exist_ok=True)
     data.mkdir(parents=True, exist_ok=True)
@@ -46,19 +43,27 @@ def make_data(root: Path, sizes: Dict[str, Tuple[int, int]], layout: str = "fold
         write_text(raw / f"{lang}.train", language_words(lang), n_train, seed=10 * i)
         write_text(raw / f"{lang}.valid", language_words(lang), n_valid, seed=10 * i + 1)
         dest = data / lang if layout == "folders" else root / f"tmp_{lang}"
-        args = options.get_preprocessing_parser().parse_args(
-            [
-                "--only-source",
-                "--srcdict", str(data / "dict.txt"),
-                "--trainpref", str(raw / f"{lang}.train"),
-                "--validpref", str(raw / f"{lang}.valid"),
-                "--destdir", str(dest),
-                "--workers", "1",
-            ]
-        )
-        preprocess.main(args)
+        binarize(data / "dict.txt", raw / f"{lang}.train", raw / f"{lang}.valid", dest)
         if layout == "prefixes":
             for split in ("train", "valid"):
                 for ext in ("bin", "idx"):
                     os.replace(dest / f"{split}.{ext}", data / f"{split}.{lang}.{ext}")
     return data
+
+
+def binarize(dictionary: Path, train_text: Path, valid_text: Path, dest: Path) -> None:
+    """fairseq-preprocess one language's train and valid text with a fixed dict.txt."""
+    from fairseq import options
+    from fairseq_cli import preprocess
+
+    args = options.get_preprocessing_parser().parse_args(
+        [
+            "--only-source",
+            "--srcdict", str(dictionary),
+            "--trainpref", str(train_text),
+            "--validpref", str(valid_text),
+            "--destdir", str(dest),
+            "--workers", "1",
+        ]
+    )
+    preprocess.main(args)

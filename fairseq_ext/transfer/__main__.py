@@ -1,0 +1,48 @@
+"""Command line: ``python -m fairseq_ext.transfer {finetune,grid,table} ...`` (see --help)."""
+
+import argparse
+import json
+import logging
+import sys
+
+from fairseq_ext.transfer.config import load_config
+from fairseq_ext.transfer.finetune import finetune
+from fairseq_ext.transfer.grid import run_grid
+from fairseq_ext.transfer.table import write_table
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fairseq_ext.transfer", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in (
+        ("finetune", "one fine-tuning run (the config's grid is ignored)"),
+        ("grid", "every point of the config's grid, then OUT/summary.json (average of the best two on dev)"),
+    ):
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("config", help="YAML config, e.g. configs/transfer/ner_wikiann.yaml")
+        command.add_argument("overrides", nargs="*", help="key=value overrides, e.g. model.checkpoint=ckpt.pt")
+    commands.choices["grid"].add_argument("--point", type=int, help="run only this point (0-based)")
+    tabulate = commands.add_parser("table", help="gather summaries into Table 1's layout (CSV and Markdown)")
+    tabulate.add_argument("root", help="folder searched for summary.json files, e.g. results/transfer")
+    tabulate.add_argument("--baseline", default="default", help="setting the Δ columns compare with")
+    tabulate.add_argument("--out", help="output prefix (default: ROOT/table1)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+    if args.command == "finetune":
+        result = finetune(load_config(args.config, args.overrides))
+        print(json.dumps({"dev": result["dev"], "test": result["test"]}, indent=2))
+    elif args.command == "grid":
+        summary = run_grid(args.config, args.overrides, args.point)
+        if summary is None:
+            print("grid: some points are not finished yet; rerun when they are to write summary.json")
+        else:
+            print(json.dumps({k: summary[k] for k in ("best_points", "dev", "test")}, indent=2))
+    else:
+        for path in write_table(args.root, args.out or f"{args.root}/table1", args.baseline):
+            print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""Writing outputs under a temporary name and renaming them when complete, so an
+interrupted run never leaves a truncated file that a rerun would trust."""
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+
+def _replace(path, write) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.partial")
+    write(temporary)
+    os.replace(temporary, path)
+
+
+def write_text(path, text: str) -> None:
+    _replace(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_json(path, obj) -> None:
+    write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def save_torch(path, obj) -> None:
+    _replace(path, lambda tmp: torch.save(obj, tmp))
