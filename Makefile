@@ -15,7 +15,7 @@ $(INSTALLED): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --no-deps -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
-	$(PY) -c "import fairseq, fairseq_ext, transformers, sentencepiece, submitit, wikiextractor, py3langid, opencc"
+	$(PY) -c "import fairseq, fairseq_ext, transformers, sentencepiece, submitit, wikiextractor, py3langid, opencc, fasttext, eflomal, jieba"
 	touch $@
 
 test: $(INSTALLED)
