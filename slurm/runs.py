@@ -13,10 +13,10 @@
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from fairseq_ext.files import write_json  # noqa: F401 (run records are written atomically)
 from slurm.cluster import ACTIVE_STATES
 
 SUBMISSION = "submission.json"
@@ -47,11 +47,6 @@ class PretrainRun:
         return Path(self.run_dir)
 
 
-def write_json(path: Path, obj) -> None:
-    """Write under a temporary name, then rename: a reader never sees half a file."""
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, path)
 
 
 def read_json(path: Path) -> Optional[dict]:

@@ -11,11 +11,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from fairseq_ext.transfer.files import _replace  # noqa: E402
+from fairseq_ext.files import write_atomically  # noqa: E402
 
 
 def _save(fig, path) -> Path:
-    _replace(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight"))
+    write_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight"))
     plt.close(fig)
     return Path(path)
 

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 from omegaconf import OmegaConf
 
-from fairseq_ext.transfer import files
+from fairseq_ext import files
 from fairseq_ext.transfer.config import merged_config, to_config
 from fairseq_ext.transfer.finetune import RESULT, finetune
 

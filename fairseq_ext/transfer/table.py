@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from fairseq_ext.transfer import files
+from fairseq_ext import files
 
 # Table 1's rows, in its order; other settings follow alphabetically, under their own name
 ROW_NAMES = {

@@ -8,7 +8,8 @@ from pathlib import Path
 import torch
 
 
-def _replace(path, write) -> None:
+def write_atomically(path, write) -> None:
+    """Call ``write(temporary_path)``, then rename the result to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.partial")
@@ -17,7 +18,7 @@ def _replace(path, write) -> None:
 
 
 def write_text(path, text: str) -> None:
-    _replace(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def write_json(path, obj) -> None:
@@ -25,4 +26,4 @@ def write_json(path, obj) -> None:
 
 
 def save_torch(path, obj) -> None:
-    _replace(path, lambda tmp: torch.save(obj, tmp))
+    write_atomically(path, lambda tmp: torch.save(obj, tmp))
