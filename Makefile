@@ -4,6 +4,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
+# make demo PAIR=en-ru | PAIRS=all | DEMO_SCALE=4
+PAIR ?= en-fr
+PAIRS ?= $(PAIR)
+DEMO_SCALE ?= 1
 
 .PHONY: test demo venv clean
 
@@ -22,9 +26,7 @@ test: $(INSTALLED)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: $(INSTALLED)
-	@echo "make demo: the end-to-end study is not built yet (tracked in the demo issue)."
-	@echo "What runs today: the plugin's tests (make test) and tiny CPU training with"
-	@echo "configs/tiny/*.yaml -- see README.md."
+	$(PY) -m fairseq_ext.demo --pairs $(PAIRS) --scale $(DEMO_SCALE)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

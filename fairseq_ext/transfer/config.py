@@ -63,6 +63,10 @@ class ModelConfig:
 class HeadConfig:
     kind: str = field(default=MISSING, metadata={"help": f"one of {tuple(HEAD_FORMATS)}"})
     dropout: float = field(default=0.1, metadata={"help": "dropout on the head's input (the parser's MLPs too)"})
+    pooling: str = field(
+        default="first",
+        metadata={"help": "classification: 'first' (<s>, the paper) or 'mean' (of the non-padding tokens)"},
+    )
     arc_dim: int = field(default=512, metadata={"help": "parser: arc MLP size"})
     relation_dim: int = field(default=128, metadata={"help": "parser: relation MLP size"})
     projector_layers: int = field(

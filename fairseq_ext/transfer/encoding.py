@@ -22,6 +22,7 @@ class EncodedExample:
 @dataclass
 class Batch:
     tokens: torch.Tensor  # B x T
+    token_mask: torch.Tensor  # B x T: not padding
     lang_id: torch.Tensor  # B, all the same
     word_positions: Optional[torch.Tensor]  # B x W (0 where padded)
     word_mask: Optional[torch.Tensor]  # B x W: the word exists and fits in the length limit
@@ -34,7 +35,7 @@ class Batch:
             return None if tensor is None else tensor.to(device)
 
         return replace(
-            self, tokens=move(self.tokens), lang_id=move(self.lang_id), word_positions=move(self.word_positions),
+            self, tokens=move(self.tokens), token_mask=move(self.token_mask), lang_id=move(self.lang_id), word_positions=move(self.word_positions),
             word_mask=move(self.word_mask), targets={key: move(t) for key, t in self.targets.items()},
         )
 
@@ -91,8 +92,10 @@ def collate(items: Sequence[EncodedExample], indices: Sequence[int], lang_id: in
         targets[key] = torch.stack(values) if values[0].dim() == 0 else pad(values, -100)
         if word_positions is not None and targets[key].dim() == 2:  # word targets of cut words drop out
             targets[key] = targets[key][:, : word_positions.size(1)]
+    tokens = pad([item.tokens for item in items], pad_id)
     return Batch(
-        tokens=pad([item.tokens for item in items], pad_id),
+        tokens=tokens,
+        token_mask=tokens.ne(pad_id),
         lang_id=torch.full((len(items),), lang_id, dtype=torch.long),
         word_positions=word_positions,
         word_mask=word_mask,

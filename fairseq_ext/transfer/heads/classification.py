@@ -1,5 +1,6 @@
 """Sentence(-pair) classification: a linear layer and softmax on the first token (<s>),
-as for XNLI in the paper."""
+as for XNLI in the paper, or on the mean of the tokens (kinder to small models, whose
+<s> state carries little: MLM pretraining never trains it as a summary)."""
 
 from typing import Dict, List, Sequence
 
@@ -13,6 +14,13 @@ from fairseq_ext.transfer.metrics import accuracy
 
 class ClassificationHead(LinearLabelScorer):
     metric = "accuracy"
+    POOLINGS = ("first", "mean")
+
+    def __init__(self, dim: int, labels: Sequence[str], dropout: float = 0.1, pooling: str = "first"):
+        if pooling not in self.POOLINGS:
+            raise ValueError(f"head.pooling must be one of {self.POOLINGS}, not {pooling!r}")
+        super().__init__(dim, labels, dropout)
+        self.pooling = pooling
 
     @staticmethod
     def label_set(examples: Sequence[TextExample]) -> List[str]:
@@ -22,7 +30,10 @@ class ClassificationHead(LinearLabelScorer):
         return {"label": torch.tensor(self.label_ids[example.label])}
 
     def logits(self, features, batch):
-        return self.scores(features[:, 0])
+        if self.pooling == "first":
+            return self.scores(features[:, 0])
+        mask = batch.token_mask.unsqueeze(-1).to(features.dtype)
+        return self.scores((features * mask).sum(1) / mask.sum(1))
 
     def loss(self, features, batch) -> torch.Tensor:
         return F.cross_entropy(self.logits(features, batch), batch.targets["label"])

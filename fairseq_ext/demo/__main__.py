@@ -1,0 +1,5 @@
+import sys
+
+from fairseq_ext.demo.run import main
+
+sys.exit(main())

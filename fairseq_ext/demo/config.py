@@ -1,0 +1,109 @@
+"""The demo's configuration (``configs/demo/default.yaml``): dataclasses with help text,
+read with OmegaConf so a misspelt key is an error naming it."""
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Sequence
+
+from omegaconf import MISSING, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+
+class DemoError(RuntimeError):
+    """Bad demo input; the message names the option or file."""
+
+
+@dataclass
+class SettingSpec:
+    config: str = field(default=MISSING, metadata={"help": "hydra config of pretrain.config_dir, e.g. sep_emb"})
+    data: str = field(default=MISSING, metadata={"help": "folder of the pipeline's bin/ ({lang}: monolingual runs)"})
+    monolingual: bool = field(default=False, metadata={"help": "one run per language of the pair, named <setting>_<lang>"})
+
+
+@dataclass
+class PretrainSpec:
+    config_dir: str = field(default="configs/tiny", metadata={"help": "folder of the hydra pretraining configs"})
+    updates: int = field(default=1500, metadata={"help": "updates per model (x scale)"})
+    overrides: List[str] = field(default_factory=list, metadata={"help": "fairseq hydra overrides for every run"})
+    settings: Dict[str, SettingSpec] = field(default_factory=dict, metadata={"help": "setting name -> config, data"})
+
+
+@dataclass
+class TransferSpec:
+    config: str = field(
+        default="configs/transfer/standin_classification.yaml", metadata={"help": "transfer config with a grid"}
+    )
+    tasks: List[str] = field(default_factory=list, metadata={"help": "stand-in tasks (EVAL/classification/<task>)"})
+    overrides: List[str] = field(default_factory=list, metadata={"help": "key=value changes to the transfer config"})
+
+
+@dataclass
+class AnalysisSpec:
+    bilingual: str = field(default="default", metadata={"help": "the bilingual setting compared with the monolingual"})
+    overrides: List[str] = field(default_factory=list, metadata={"help": "key=value changes to the analysis config"})
+
+
+@dataclass
+class DemoConfig:
+    pairs: List[str] = field(default_factory=lambda: ["en-fr"], metadata={"help": "language pairs, en-<lang>"})
+    scale: float = field(default=1.0, metadata={"help": "multiplies the pretraining updates (DEMO_SCALE)"})
+    out_dir: str = field(default="results/demo", metadata={"help": "where runs and the report go (-scale<S> added)"})
+    data_config: str = field(
+        default="configs/data/registry_{lang1}_{lang2}.yaml", metadata={"help": "corpus config of each pair"}
+    )
+    data_dir: str = field(
+        default="data/registry_{lang1}_{lang2}", metadata={"help": "the pipeline's output folder of each pair"}
+    )
+    data: Dict[str, Any] = field(
+        default_factory=dict, metadata={"help": "changes to the corpus config, e.g. {fetch: {cache_dir: /cache}}"}
+    )
+    jobs: int = field(default=0, metadata={"help": "processes at a time, one core each (0: every core)"})
+    pretrain: PretrainSpec = field(default_factory=PretrainSpec)
+    transfer: TransferSpec = field(default_factory=TransferSpec)
+    analysis: AnalysisSpec = field(default_factory=AnalysisSpec)
+
+    @property
+    def out(self) -> Path:
+        return Path(self.out_dir if self.scale == 1 else f"{self.out_dir}-scale{self.scale:g}")
+
+    @property
+    def workers(self) -> int:
+        return self.jobs or len(os.sched_getaffinity(0))
+
+    def scaled_updates(self) -> int:
+        return max(1, round(self.pretrain.updates * self.scale))
+
+    def langs(self, pair: str) -> List[str]:
+        return pair.split("-")
+
+    def pair_data_dir(self, pair: str) -> Path:
+        lang1, lang2 = self.langs(pair)
+        return Path(self.data_dir.format(lang1=lang1, lang2=lang2))
+
+
+ALL_PAIRS = ("en-fr", "en-ru", "en-zh")
+
+
+def load_config(path, overrides: Sequence[str] = ()) -> DemoConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise DemoError(f"demo config {path} does not exist")
+    try:
+        merged = OmegaConf.merge(
+            OmegaConf.structured(DemoConfig), OmegaConf.load(path), OmegaConf.from_dotlist(list(overrides))
+        )
+        cfg = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as error:
+        raise DemoError(f"demo config {path}: {error}") from None
+    for pair in cfg.pairs:
+        langs = pair.split("-")
+        if len(langs) != 2 or langs[0] != "en" or not langs[1] or langs[1] == "en":
+            raise DemoError(f"pairs: {pair!r} is not en-<lang> (the registry corpora: {', '.join(ALL_PAIRS)})")
+    if cfg.scale <= 0:
+        raise DemoError(f"scale {cfg.scale}: must be positive")
+    if cfg.analysis.bilingual not in cfg.pretrain.settings or cfg.pretrain.settings[cfg.analysis.bilingual].monolingual:
+        raise DemoError(f"analysis.bilingual {cfg.analysis.bilingual!r} is not a bilingual setting of pretrain.settings")
+    if not any(s.monolingual for s in cfg.pretrain.settings.values()):
+        raise DemoError("pretrain.settings: the analysis needs a monolingual setting (monolingual: true)")
+    return cfg

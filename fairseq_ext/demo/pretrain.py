@@ -1,0 +1,90 @@
+"""The demo's pretraining: its settings as launcher runs (``slurm.runs.PretrainRun``),
+trained by the launcher's own job on this machine (submitit's local executor), a few at a
+time, one core each. A finished run (``done.json``) is skipped; an interrupted one
+resumes from ``checkpoint_last.pt``, as a requeued cluster job does."""
+
+import time
+from pathlib import Path
+from typing import Dict, List
+
+from tqdm import tqdm
+
+from fairseq_ext.demo.config import DemoConfig
+from slurm.cluster import make_executor
+from slurm.config import Resources
+from slurm.pretrain import PretrainJob
+from slurm.runs import CHECKPOINTS, DONE, SUBMITIT, PretrainRun, progress
+from slurm.submit import prepare_run, record_submission
+
+POLL_SECONDS = 2.0
+
+
+def plan_runs(cfg: DemoConfig, pair: str, data_dir: Path) -> List[PretrainRun]:
+    """One run per bilingual setting, and one per language of each monolingual setting."""
+    langs = cfg.langs(pair)
+    config_dir = Path(cfg.pretrain.config_dir).resolve()
+    runs = []
+    for name, spec in cfg.pretrain.settings.items():
+        for run_langs in ([[lang] for lang in langs] if spec.monolingual else [langs]):
+            overrides = [*cfg.pretrain.overrides, f"optimization.max_update={cfg.scaled_updates()}"]
+            if spec.monolingual:  # its criterion logs no loss_en
+                overrides.append("checkpoint.best_checkpoint_metric=loss")
+            run_name = f"{name}_{run_langs[0]}" if spec.monolingual else name
+            runs.append(PretrainRun(
+                name=run_name,
+                config_dir=str(config_dir),
+                config=spec.config,
+                data=str((data_dir / "bin" / spec.data.format(lang=run_langs[0])).resolve()),
+                langs=run_langs,
+                seed=1,
+                run_dir=str((cfg.out / pair / "pretrain" / run_name).resolve()),
+                precision="fp32",
+                overrides=overrides,
+            ))
+    return runs
+
+
+def checkpoint(run: PretrainRun) -> Path:
+    """The model the later stages use: the best on English (or the language's) dev loss."""
+    return run.folder / CHECKPOINTS / "checkpoint_best.pt"
+
+
+def is_bilingual(run: PretrainRun) -> bool:
+    return len(run.langs) > 1
+
+
+def pretrain(runs: List[PretrainRun], workers: int, updates: int, desc: str) -> Dict[str, float]:
+    """Train the unfinished runs, ``workers`` at a time; returns each trained run's seconds."""
+    resources = Resources(cpus_per_task=1, timeout_min=24 * 60, cluster="local")
+    queue = [run for run in runs if not (run.folder / DONE).exists()]
+    running, seconds = {}, {}
+
+    def updates_done():
+        return sum(updates if (r.folder / DONE).exists() else progress(r.folder, r.langs)["updates"] for r in runs)
+
+    bar = tqdm(total=updates * len(runs), initial=updates_done(), desc=desc, unit="upd", dynamic_ncols=True)
+    try:
+        while queue or running:
+            while queue and len(running) < workers:
+                run = prepare_run(queue.pop(0), resources)
+                executor = make_executor(run.folder / SUBMITIT, resources, "local", f"demo-{run.name}")
+                job = executor.submit(PretrainJob(), run)
+                record_submission(run, job.job_id, "local")
+                running[run.name] = (run, job, time.perf_counter())
+            time.sleep(POLL_SECONDS)
+            for name, (run, job, started) in list(running.items()):
+                if job.done():
+                    del running[name]
+                    error = job.exception()
+                    if error is not None:
+                        raise RuntimeError(
+                            f"pretraining {name} failed: {error}\n(its logs: {run.folder / SUBMITIT})"
+                        )
+                    seconds[name] = time.perf_counter() - started
+            bar.n = updates_done()
+            bar.refresh()
+    finally:
+        for run, job, _ in running.values():  # interrupted: the next demo resumes them
+            job.cancel(check=False)
+        bar.close()
+    return seconds

@@ -1,0 +1,223 @@
+"""``make demo`` end to end at a reduced scale: the registry slice of the pipeline tests,
+eight tiny models of a few dozen updates, one fine-tuning point per model and task, the
+analysis on small samples, and the report, which must hold this run's numbers. Then the
+HTML report rendered by headless Chromium."""
+
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from helpers import REPO
+from registry_slice import SMALL
+
+CHROMIUM = "chromium"
+SETTINGS = ("default", "wiki_cc", "no_anchors", "sep_emb", "sep_l1_3", "sep_emb_l1_3")
+TASKS = ("bible_genre", "libreoffice_module")
+
+
+def small_demo_config(path: Path, out: Path, data_dir: Path, cache: Path) -> Path:
+    cfg = yaml.safe_load((REPO / "configs/demo/default.yaml").read_text(encoding="utf-8"))
+    cfg.update(out_dir=str(out), data_dir=str(data_dir), jobs=2)
+    cfg["data"] = {**SMALL, "fetch": {"cache_dir": str(cache)}}
+    cfg["pretrain"].update(updates=24, overrides=["checkpoint.save_interval_updates=12"])
+    cfg["transfer"]["overrides"] = [
+        "train.epochs=1", "head.pooling=mean", "data.max_train_examples=48",
+        "grid.train.batch_size=[16]", "grid.train.lr=[1e-3]",
+    ]
+    cfg["analysis"]["overrides"] = [
+        "bli.seed_words=150", "bli.test_words=60", "bli.fasttext.dim=16", "bli.fasttext.epochs=2",
+        "retrieval.max_train=60", "retrieval.max_test=40", "cka.max_sentences=40", "word_maps.max_sentences=40",
+        "word_maps.max_pairs=400",
+    ]
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return path
+
+
+def run_demo(config: Path, *args):
+    return subprocess.run(
+        [sys.executable, "-m", "fairseq_ext.demo", "--config", str(config), *args],
+        cwd=REPO, capture_output=True, text=True, timeout=1200,
+    )
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory, pipeline, registry_cache):
+    cfg, _ = pipeline
+    root = tmp_path_factory.mktemp("demo")
+    config = small_demo_config(root / "demo.yaml", root / "out", cfg.work, registry_cache)
+    first = run_demo(config)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    return config, root / "out", first
+
+
+def read_summary(out: Path, task: str, setting: str) -> dict:
+    return json.loads((out / "en-fr" / "transfer" / task / setting / "summary.json").read_text(encoding="utf-8"))
+
+
+def test_every_stage_reports_its_status_and_the_report_is_written(demo):
+    _, out, first = demo
+    for stage in ("data en-fr", "pretrain en-fr", "transfer en-fr", "analysis en-fr", "report"):
+        assert f"[demo] {stage}: started" in first.stdout
+        assert re.search(rf"\[demo\] {stage}: (done|reused finished outputs) in \d+m\d\ds", first.stdout)
+        assert (out / "logs" / f"{stage.replace(' ', '_')}.log").exists()
+    # the pipeline fixture made the data already: the demo reuses it
+    assert "[demo] data en-fr: reused finished outputs" in first.stdout
+    assert (out / "report.md").exists() and (out / "report.html").exists()
+    timings = json.loads((out / "timings.json").read_text())
+    assert {"pretrain en-fr", "transfer en-fr", "analysis en-fr", "report"} <= set(timings)
+
+
+def test_eight_models_are_pretrained_with_their_settings(demo):
+    _, out, _ = demo
+    runs = {p.name for p in (out / "en-fr" / "pretrain").iterdir()}
+    assert runs == {*SETTINGS, "mono_en", "mono_fr"}
+    for name in runs:
+        done = json.loads((out / "en-fr" / "pretrain" / name / "done.json").read_text())
+        assert done["num_updates"] == 24
+        submission = json.loads((out / "en-fr" / "pretrain" / name / "submission.json").read_text())
+        data = Path(submission["run"]["data"]).name
+        expected = {"default": "joint", "wiki_cc": "domain_mismatch", "no_anchors": "no_anchors",
+                    "mono_en": "mono_en", "mono_fr": "mono_fr"}.get(name, "union")
+        assert data == expected
+        assert submission["run"]["langs"] == ({"mono_en": ["en"], "mono_fr": ["fr"]}.get(name) or ["en", "fr"])
+
+
+def test_report_table_holds_this_runs_transfer_scores(demo):
+    _, out, _ = demo
+    report = (out / "report.md").read_text(encoding="utf-8")
+    table = [line for line in report.splitlines() if line.startswith("| ")]
+    header = next(line for line in table if line.startswith("| Model | bible_genre fr"))
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    rows = {c.split("|")[1].strip(): [x.strip() for x in c.strip("|").split("|")] for c in table}
+    names = {"default": "Default", "wiki_cc": "Wiki-CC", "no_anchors": "No anchors", "sep_emb": "Sep Emb",
+             "sep_l1_3": "Sep L1-3", "sep_emb_l1_3": "Sep Emb + L1-3"}
+    for task in TASKS:
+        default = 100 * read_summary(out, task, "default")["test"]["fr"]
+        for setting, name in names.items():
+            summary = read_summary(out, task, setting)
+            row = rows[name]
+            score = 100 * summary["test"]["fr"]
+            assert row[columns.index(f"{task} fr")] == f"{score:.1f}"
+            assert row[columns.index(f"{task} Δ")] == f"{score - default:+.1f}"
+            assert row[columns.index(f"{task} en dev")] == f"{100 * summary['dev']:.1f}"
+        majority = 100 * read_summary(out, task, "default")["majority_baseline"]["fr"]
+        assert rows["majority class"][columns.index(f"{task} fr")] == f"{majority:.1f}"
+    # the paper's numbers beside ours (Table 1, fr)
+    assert rows["Sep Emb + L1-3"][columns.index("paper XNLI fr")] == "69.2"
+    assert rows["Default"][columns.index("paper NER fr")] == "79.8"
+    # the transfer stage's own Table 1 file has the same scores
+    with open(out / "en-fr" / "transfer" / "table1.csv", encoding="utf-8") as handle:
+        table1 = {row["Model"]: row for row in csv.DictReader(handle)}
+    assert table1["Sep Emb"]["bible_genre fr"] == rows["Sep Emb"][columns.index("bible_genre fr")]
+
+
+def test_report_figures_exist_and_come_from_this_run(demo):
+    _, out, _ = demo
+    report = (out / "report.md").read_text(encoding="utf-8")
+    figures = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", report)
+    kinds = {Path(f).stem.split("_")[0] for f in figures}
+    assert {"transfer", "bli", "retrieval", "cka", "word"} <= kinds
+    for figure in figures:
+        path = out / figure
+        assert path.exists(), figure
+        with Image.open(path) as image:
+            assert image.width > 200 and image.height > 150
+    # the CKA numbers in the report are the analysis table's
+    with open(out / "en-fr" / "analysis" / "cka" / "cka_layers.csv", encoding="utf-8") as handle:
+        cka = [row for row in csv.DictReader(handle) if row["layer"] == "average"]
+    line = next(l for l in report.splitlines() if l.startswith("| fr monolingual |"))
+    assert line.rstrip(" |").endswith(f"{float(next(r for r in cka if r['comparison'] == 'monolingual' and r['pair'] == 'fr')['cka']):.2f}")
+    assert "## Reading: what this run supports" in report
+    assert re.search(r"Default transfers zero-shot above the majority class \(bible_genre, fr\): [\d.]+ vs [\d.]+ → "
+                     r"\*\*(supported|contradicted|cannot tell)\*\*", report)
+
+
+def test_a_rerun_reuses_everything_and_a_lost_result_is_redone(demo):
+    config, out, _ = demo
+    again = run_demo(config)
+    assert again.returncode == 0, again.stderr[-3000:]
+    for stage in ("data en-fr", "pretrain en-fr", "transfer en-fr", "analysis en-fr"):
+        assert f"[demo] {stage}: reused finished outputs" in again.stdout
+    lost = out / "en-fr" / "transfer" / "bible_genre" / "sep_emb"
+    before = json.loads((lost / "summary.json").read_text())
+    shutil.rmtree(lost)
+    redo = run_demo(config)
+    assert redo.returncode == 0, redo.stderr[-3000:]
+    assert "[demo] transfer en-fr: done" in redo.stdout
+    assert "[demo] pretrain en-fr: reused finished outputs" in redo.stdout
+    assert json.loads((lost / "summary.json").read_text())["test"] == before["test"]  # seeded: the same scores
+
+
+def test_a_failing_stage_is_named_with_its_log(demo, tmp_path):
+    config, _, _ = demo
+    cfg = yaml.safe_load(config.read_text())
+    cfg.update(out_dir=str(tmp_path / "out"), data_config=str(tmp_path / "missing_{lang2}.yaml"))
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(yaml.safe_dump(cfg))
+    result = run_demo(broken)
+    assert result.returncode == 1
+    assert "stage 'data en-fr' failed" in result.stderr and "missing_fr.yaml" in result.stderr
+    assert str(tmp_path / "out" / "logs" / "data_en-fr.log") in result.stderr
+    bad_pair = run_demo(broken, "--pairs", "fr-en")
+    assert bad_pair.returncode != 0 and "'fr-en' is not en-<lang>" in bad_pair.stderr
+
+
+# ---------------------------------------------------------------- the HTML report in a browser
+
+
+def ensure_chromium() -> str:
+    """Chromium from Debian (``apt-get install chromium``) when it is not there yet."""
+    if shutil.which(CHROMIUM) is None:
+        prefix = [] if os.geteuid() == 0 else ["sudo"]
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        install = [*prefix, "apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "-q",
+                   "--no-install-recommends", CHROMIUM]
+        if subprocess.run(install, env=env, capture_output=True).returncode != 0:
+            subprocess.run([*prefix, "apt-get", "-o", "DPkg::Lock::Timeout=600", "update", "-q"], env=env, check=True)
+            subprocess.run(install, env=env, check=True, capture_output=True)
+    return shutil.which(CHROMIUM)
+
+
+def chromium(page: Path, *args) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [ensure_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+         "--allow-file-access-from-files", *args, page.as_uri()],
+        capture_output=True, text=True, timeout=180,
+    )
+
+
+def colourful_pixels(png: Path) -> int:
+    """Pixels of saturated colour: the figures' lines, bars and heat-maps (text is grey)."""
+    rgb = np.asarray(Image.open(png).convert("RGB")).astype(int)
+    return int(((rgb.max(-1) - rgb.min(-1)) > 80).sum())
+
+
+def test_chromium_renders_the_report_with_its_table_and_figures(demo, tmp_path):
+    _, out, _ = demo
+    page = out / "report.html"
+    dom = chromium(page, "--dump-dom").stdout
+    assert "<table" in dom and "Sep Emb + L1-3" in dom and "majority class" in dom
+    images = re.findall(r'<img src="([^"]+)"', dom)
+    assert len(images) >= 5 and all((out / src).exists() for src in images)
+
+    shot = tmp_path / "report.png"
+    result = chromium(page, f"--screenshot={shot}", "--window-size=1400,9000")
+    assert shot.exists(), result.stderr[-2000:]
+    # the same page with its figures gone: far fewer coloured pixels (the check can fail)
+    without = out / "report_without_figures.html"
+    without.write_text(re.sub(r'<img src="[^"]+"', '<img src="missing.png"', page.read_text()), encoding="utf-8")
+    control = tmp_path / "control.png"
+    chromium(without, f"--screenshot={control}", "--window-size=1400,9000")
+    without.unlink()
+    with_figures, without_figures = colourful_pixels(shot), colourful_pixels(control)
+    assert with_figures > 20000 and with_figures > 10 * max(without_figures, 1)
