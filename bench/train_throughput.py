@@ -5,6 +5,9 @@ Systems, all at the same dimensions, data, batch, masking, optimizer and seed:
 - ``stock``: fairseq ``masked_lm`` task + ``roberta`` model (one language);
 - ``xling_default``: ``xling_mlm`` + ``xling_roberta``, everything shared (two languages);
 - ``xling_sep_emb_l1_3``: the same with separate embeddings and layers 1-3;
+- ``xling_default_fused``, ``xling_sep_emb_l1_3_fused``: the same on ``xling_adam``, the
+  optimizer the launcher and the demo use (torch's fused AdamW, or apex's FusedAdam on
+  GPUs that have it) instead of fairseq's ``adam`` (the "before" of the speed-up);
 - ``hf``: transformers ``XLMRobertaForMaskedLM`` trained by a plain PyTorch loop on the
   same masked batches.
 
@@ -30,7 +33,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SYSTEMS = ("stock", "xling_default", "xling_sep_emb_l1_3", "hf")
+SYSTEMS = ("stock", "xling_default", "xling_sep_emb_l1_3", "xling_default_fused", "xling_sep_emb_l1_3_fused", "hf")
 
 
 def parse_args(argv=None):
@@ -75,8 +78,10 @@ def fairseq_argv(args, system, data):
         return [str(data / "en"), "--task", "masked_lm", "--criterion", "masked_lm", "--arch", "roberta", *common]
     xling = [str(data), "--user-dir", str(REPO / "fairseq_ext"), "--task", "xling_mlm", "--langs", "en,fr",
              "--criterion", "xling_masked_lm", "--arch", "xling_roberta", *common]
-    if system == "xling_sep_emb_l1_3":
+    if system.startswith("xling_sep_emb_l1_3"):
         xling += ["--lang-specific-embeddings", "--lang-specific-layers", "3"]
+    if system.endswith("_fused"):
+        xling += ["--optimizer", "xling_adam"]  # argparse: the last --optimizer wins
     return xling
 
 
@@ -269,12 +274,14 @@ def main(argv=None):
             line += f" (of spec: {100 * statistics.median(wps) * fpt / (args.spec_tflops * 1e12):5.1f}%)"
         print(line)
         summary["systems"][system] = {"words_per_s": wps, "mfu": mfu, "runs": runs}
-    for system in systems:
-        if system != "stock" and "stock" in results:
-            ratios = [a["words_per_s"] / b["words_per_s"] for a, b in zip(results[system], results["stock"])]
-            print(f"{system} / stock, round by round: " + ", ".join(f"{r:.3f}" for r in ratios)
+    comparisons = [(s, "stock") for s in systems if s != "stock"]
+    comparisons += [(s, s[: -len("_fused")]) for s in systems if s.endswith("_fused")]  # after / before
+    for system, reference in comparisons:
+        if reference in results:
+            ratios = [a["words_per_s"] / b["words_per_s"] for a, b in zip(results[system], results[reference])]
+            print(f"{system} / {reference}, round by round: " + ", ".join(f"{r:.3f}" for r in ratios)
                   + f"  (median {statistics.median(ratios):.3f})")
-            summary["systems"][system]["ratio_to_stock"] = ratios
+            summary["systems"][system][f"ratio_to_{reference}"] = ratios
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=1))
 

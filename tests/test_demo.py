@@ -35,7 +35,7 @@ def small_demo_config(path: Path, out: Path, data_dir: Path, cache: Path) -> Pat
         "grid.train.batch_size=[16]", "grid.train.lr=[1e-3]",
     ]
     cfg["analysis"]["overrides"] = [
-        "bli.seed_words=150", "bli.test_words=60", "bli.fasttext.dim=16", "bli.fasttext.epochs=2",
+        "bli.seed_words=100", "bli.test_words=100", "bli.min_count=1", "bli.fasttext.dim=16", "bli.fasttext.epochs=2",
         "retrieval.max_train=60", "retrieval.max_test=40", "cka.max_sentences=40", "word_maps.max_sentences=40",
         "word_maps.max_pairs=400",
     ]

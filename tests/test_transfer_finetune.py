@@ -406,3 +406,20 @@ def test_long_inputs_are_cut_to_the_model_length(pretrained):
     tagged = encode(vocab, TaggedSentence(tuple(words), ("O",) * 10), "en", 8, tagger.targets)
     tags = tagger.predict(torch.randn(1, 8, dim), collate([tagged], [0], 0, d.pad()))[0]
     assert len(tags) == len(words) and tags[n_fit:] == ["O"] * (len(words) - n_fit)
+
+
+def test_mean_pooling_ignores_padding_and_first_token_pooling_reads_s():
+    from fairseq_ext.transfer.encoding import EncodedExample
+    from fairseq_ext.transfer.heads import ClassificationHead
+
+    pad = 1
+    short, long = torch.tensor([0, 5, 6, 2]), torch.tensor([0, 5, 6, 7, 8, 9, 2])
+    batch = collate([EncodedExample(short), EncodedExample(long)], [0, 1], lang_id=0, pad_id=pad)
+    features = torch.randn(2, 7, 4)
+    mean = ClassificationHead(4, ["a", "b"], dropout=0.0, pooling="mean").eval()
+    expected = torch.stack([features[0, :4].mean(0), features[1].mean(0)])
+    assert torch.allclose(mean.logits(features, batch), mean.out(expected), atol=1e-6)
+    first = ClassificationHead(4, ["a", "b"], dropout=0.0).eval()
+    assert torch.allclose(first.logits(features, batch), first.out(features[:, 0]))
+    with pytest.raises(ValueError, match="head.pooling"):
+        ClassificationHead(4, ["a"], pooling="max")
