@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # fairseq_ext, when run as a script from anywhere
 SYSTEMS = ("stock", "xling_default", "xling_sep_emb_l1_3", "xling_default_fused", "xling_sep_emb_l1_3_fused", "hf")
 
 
@@ -53,6 +54,7 @@ def parse_args(argv=None):
     p.add_argument("--spec-tflops", type=float, default=None, help="the device's spec peak for --dtype (GPU)")
     p.add_argument("--data-dir", default=None, help="reuse a synthetic data folder (made if missing)")
     p.add_argument("--json", default=None, help="also write all results to this file")
+    p.add_argument("--profile", default=None, help="folder: each system profiles 5 more steps into <system>.txt")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -91,7 +93,11 @@ def build_trainer(argv):
     from fairseq.dataclass.utils import convert_namespace_to_omegaconf
     from fairseq.trainer import Trainer
 
-    cfg = convert_namespace_to_omegaconf(options.parse_args_and_arch(options.get_training_parser(), argv))
+    args = options.parse_args_and_arch(options.get_training_parser(), argv)
+    # fairseq's argparse ties --bf16 to --tpu, which would also send stock masked_lm down
+    # its TPU path (the LM head on every token); this bench never runs on a TPU
+    args.tpu = False
+    cfg = convert_namespace_to_omegaconf(args)
     utils.import_user_module(cfg.common)
     np.random.seed(1)
     utils.set_torch_seed(1)
@@ -114,16 +120,8 @@ def masked_batches(trainer, count):
 def run_fairseq(args, system, data):
     trainer, _ = build_trainer(fairseq_argv(args, system, data))
     batches = masked_batches(trainer, args.warmup + args.steps)
-    for batch in batches[: args.warmup]:
-        trainer.train_step([batch])
-    sync(args.device)
-    start = time.perf_counter()
-    for batch in batches[args.warmup :]:
-        trainer.train_step([batch])
-    sync(args.device)
-    seconds = time.perf_counter() - start
     params = sum(p.numel() for p in trainer.model.parameters())
-    return batches[args.warmup :], seconds, params
+    return time_steps(args, system, lambda batch: trainer.train_step([batch]), batches), params
 
 
 def run_hf(args, data):
@@ -155,6 +153,11 @@ def run_hf(args, data):
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
+    return time_steps(args, "hf", step, batches), sum(p.numel() for p in model.parameters())
+
+
+def time_steps(args, system, step, batches):
+    """Warm up, time the remaining batches; with --profile, profile a few more steps after."""
     for batch in batches[: args.warmup]:
         step(batch)
     sync(args.device)
@@ -163,7 +166,35 @@ def run_hf(args, data):
         step(batch)
     sync(args.device)
     seconds = time.perf_counter() - start
-    return batches[args.warmup :], seconds, sum(p.numel() for p in model.parameters())
+    if args.profile:
+        profile_steps(args, system, step, batches[args.warmup : args.warmup + 5])
+    return batches[args.warmup :], seconds
+
+
+def profile_steps(args, system, step, batches):
+    """Write the top operators and how busy the device was to PROFILE/<system>.txt."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if args.device == "cuda" else [])
+    sync(args.device)
+    start = time.perf_counter()
+    with profile(activities=activities) as prof:
+        for batch in batches:
+            step(batch)
+        sync(args.device)
+    wall = time.perf_counter() - start
+    events = prof.key_averages()
+    sort_by = "self_device_time_total" if args.device == "cuda" else "self_cpu_time_total"
+    lines = [f"{system}: {len(batches)} steps, {wall * 1e3 / len(batches):.1f} ms/step under the profiler"]
+    if args.device == "cuda":
+        kernel_us = sum(e.self_device_time_total for e in events if e.device_type == torch.autograd.DeviceType.CUDA)
+        lines.append(f"device busy {kernel_us / 1e3 / len(batches):.1f} ms/step = "
+                     f"{100 * kernel_us / 1e6 / wall:.0f}% of wall time")
+    lines.append(events.table(sort_by=sort_by, row_limit=30, max_name_column_width=60))
+    out = Path(args.profile)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{system}.txt").write_text("\n".join(lines))
 
 
 def sync(device):
@@ -188,9 +219,9 @@ def worker(args):
         torch.set_num_threads(os.cpu_count())
     data = Path(args.data_dir)
     if args.worker == "hf":
-        batches, seconds, params = run_hf(args, data)
+        (batches, seconds), params = run_hf(args, data)
     else:
-        batches, seconds, params = run_fairseq(args, args.worker, data)
+        (batches, seconds), params = run_fairseq(args, args.worker, data)
     tokens = sum(int(b["ntokens"]) for b in batches)
     masked = sum(int(b["target"].ne(1).sum()) for b in batches)
     print(json.dumps({
@@ -238,6 +269,19 @@ def ensure_data(args):
     return make_data(root, {"en": (lines, 50), "fr": (lines, 50)})
 
 
+def drop_option(argv, name):
+    """argv without `name VALUE` or `name=VALUE`."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == name:
+            skip = True
+        elif not arg.startswith(name + "="):
+            kept.append(arg)
+    return kept
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.worker:
@@ -247,7 +291,7 @@ def main(argv=None):
     unknown = set(systems) - set(SYSTEMS)
     if unknown:
         raise SystemExit(f"--systems: unknown {sorted(unknown)}; choose from {SYSTEMS}")
-    passthrough = [a for a in (argv or sys.argv[1:]) if not a.startswith("--data-dir")]
+    passthrough = drop_option(argv if argv is not None else sys.argv[1:], "--data-dir")
     results = {s: [] for s in systems}
     for round_index in range(args.rounds):
         for system in systems:

@@ -4,7 +4,8 @@ Importing the package registers the ``xling_mlm`` task, the ``xling_roberta`` mo
 (architectures ``xling_base`` and ``xling_tiny``), the ``xling_masked_lm`` criterion and
 the ``xling_adam`` optimizer (see ``fused_adam``),
 and lets torch >= 2.6 load fairseq checkpoints safely (see ``checkpoint_safety``)
-and numpy 2 run fairseq's sentence-level blocks (see ``compat``).
+numpy 2 run fairseq's sentence-level blocks and ``fairseq-train --bf16`` run off TPUs
+(see ``compat``).
 """
 
 from fairseq_ext import checkpoint_safety, compat
@@ -15,3 +16,4 @@ from fairseq_ext.tasks import xling_mlm  # noqa: F401
 
 checkpoint_safety.allow_fairseq_checkpoints()
 compat.restore_numpy_compat_long()
+compat.untie_bf16_from_tpu()

@@ -75,3 +75,17 @@ def test_plain_fairseq_train_with_user_dir(bilingual_data, tmp_path):
     result = run([str(BIN / "fairseq-train"), *argv], cwd=work)
     assert '"train_loss_fr"' in result.stdout + result.stderr, "per-language loss logged"
     assert (tmp_path / "ckpt" / "checkpoint_last.pt").exists()
+
+
+def test_fairseq_train_bf16_off_tpu(bilingual_data, tmp_path):
+    """fairseq-train ties --bf16 to --tpu; without torch_xla the plugin unties them, so the
+    model trains in bf16 on the device at hand instead of crashing in the Trainer."""
+    save_dir = tmp_path / "ckpt"
+    argv = tiny_train_args(bilingual_data, save_dir, "en,fr", 4, ["--bf16", "--on-cpu-convert-precision", "--optimizer", "xling_adam"])
+    result = run([str(BIN / "fairseq-train"), *argv], cwd=tmp_path)
+    assert "not on a TPU" in result.stdout + result.stderr
+    state = torch.load(save_dir / "checkpoint_last.pt", map_location="cpu")
+    assert state["cfg"]["common"]["bf16"] and not state["cfg"]["common"]["tpu"]
+    history = state["optimizer_history"][-1]
+    # bf16 weights with fp32 master weights (fairseq saves the weights cast back to fp32)
+    assert history["optimizer_name"] == "FP16Optimizer" and history["num_updates"] == 4
