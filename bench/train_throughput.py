@@ -8,6 +8,9 @@ Systems, all at the same dimensions, data, batch, masking, optimizer and seed:
 - ``xling_default_fused``, ``xling_sep_emb_l1_3_fused``: the same on ``xling_adam``, the
   optimizer the launcher and the demo use (torch's fused AdamW, or apex's FusedAdam on
   GPUs that have it) instead of fairseq's ``adam`` (the "before" of the speed-up);
+- ``*_loops``: any xling system with fairseq's per-parameter loops in the fp16/bf16
+  master-weight optimizer and the gradient norm restored (``fairseq_ext.mixed_precision``
+  uninstalled: the "before" of that speed-up);
 - ``hf``: transformers ``XLMRobertaForMaskedLM`` trained by a plain PyTorch loop on the
   same masked batches.
 
@@ -24,6 +27,7 @@ matmul on the same device (and, on a GPU, over the spec peak given by --spec-tfl
 import argparse
 import json
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -35,11 +39,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # fairseq_ext, when run as a script from anywhere
 SYSTEMS = ("stock", "xling_default", "xling_sep_emb_l1_3", "xling_default_fused", "xling_sep_emb_l1_3_fused", "hf")
+SYSTEM_PATTERN = re.compile(r"stock|hf|xling_(default|sep_emb_l1_3)(_fused)?(_loops)?")
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated subset of " + ",".join(SYSTEMS))
+    p.add_argument("--systems", default=",".join(SYSTEMS),
+                   help="comma-separated, from " + ",".join(SYSTEMS) + " and any xling system + _loops")
     p.add_argument("--layers", type=int, default=8)
     p.add_argument("--dim", type=int, default=256)
     p.add_argument("--ffn", type=int, default=1024)
@@ -82,7 +88,7 @@ def fairseq_argv(args, system, data):
              "--criterion", "xling_masked_lm", "--arch", "xling_roberta", *common]
     if system.startswith("xling_sep_emb_l1_3"):
         xling += ["--lang-specific-embeddings", "--lang-specific-layers", "3"]
-    if system.endswith("_fused"):
+    if "_fused" in system:
         xling += ["--optimizer", "xling_adam"]  # argparse: the last --optimizer wins
     return xling
 
@@ -119,6 +125,10 @@ def masked_batches(trainer, count):
 
 def run_fairseq(args, system, data):
     trainer, _ = build_trainer(fairseq_argv(args, system, data))
+    if system.endswith("_loops"):
+        from fairseq_ext import mixed_precision
+
+        mixed_precision.uninstall()
     batches = masked_batches(trainer, args.warmup + args.steps)
     params = sum(p.numel() for p in trainer.model.parameters())
     return time_steps(args, system, lambda batch: trainer.train_step([batch]), batches), params
@@ -288,9 +298,9 @@ def main(argv=None):
         return worker(args)
     data = ensure_data(args)
     systems = args.systems.split(",")
-    unknown = set(systems) - set(SYSTEMS)
+    unknown = [s for s in systems if not SYSTEM_PATTERN.fullmatch(s)]
     if unknown:
-        raise SystemExit(f"--systems: unknown {sorted(unknown)}; choose from {SYSTEMS}")
+        raise SystemExit(f"--systems: unknown {unknown}; choose from {SYSTEMS} or an xling system + _loops")
     passthrough = drop_option(argv if argv is not None else sys.argv[1:], "--data-dir")
     results = {s: [] for s in systems}
     for round_index in range(args.rounds):
@@ -319,7 +329,9 @@ def main(argv=None):
         print(line)
         summary["systems"][system] = {"words_per_s": wps, "mfu": mfu, "runs": runs}
     comparisons = [(s, "stock") for s in systems if s != "stock"]
-    comparisons += [(s, s[: -len("_fused")]) for s in systems if s.endswith("_fused")]  # after / before
+    # after / before: fused Adam over fairseq's adam, foreach kernels over fairseq's loops
+    comparisons += [(s, s.replace("_fused", "")) for s in systems if "_fused" in s]
+    comparisons += [(s[: -len("_loops")], s) for s in systems if s.endswith("_loops")]
     for system, reference in comparisons:
         if reference in results:
             ratios = [a["words_per_s"] / b["words_per_s"] for a, b in zip(results[system], results[reference])]
