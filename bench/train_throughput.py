@@ -333,7 +333,7 @@ def main(argv=None):
     comparisons += [(s, s.replace("_fused", "")) for s in systems if "_fused" in s]
     comparisons += [(s[: -len("_loops")], s) for s in systems if s.endswith("_loops")]
     for system, reference in comparisons:
-        if reference in results:
+        if system in results and reference in results:
             ratios = [a["words_per_s"] / b["words_per_s"] for a, b in zip(results[system], results[reference])]
             print(f"{system} / {reference}, round by round: " + ", ".join(f"{r:.3f}" for r in ratios)
                   + f"  (median {statistics.median(ratios):.3f})")
