@@ -214,11 +214,27 @@ def sync(device):
         torch.cuda.synchronize()
 
 
+_cuda_peak = [0]
+
+
+def keep_cuda_peak_over_resets():
+    """fairseq's trainer resets CUDA's peak-memory counter every step: keep the maximum."""
+    import torch
+
+    reset = torch.cuda.reset_peak_memory_stats
+
+    def remembering_reset(device=None):
+        _cuda_peak[0] = max(_cuda_peak[0], torch.cuda.max_memory_allocated(device))
+        reset(device)
+
+    torch.cuda.reset_peak_memory_stats = remembering_reset
+
+
 def peak_memory_mb(device):
     import torch
 
     if device == "cuda":
-        return torch.cuda.max_memory_allocated() / 2**20
+        return max(_cuda_peak[0], torch.cuda.max_memory_allocated()) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
@@ -227,6 +243,8 @@ def worker(args):
 
     if args.device == "cpu":
         torch.set_num_threads(os.cpu_count())
+    else:
+        keep_cuda_peak_over_resets()
     data = Path(args.data_dir)
     if args.worker == "hf":
         (batches, seconds), params = run_hf(args, data)
