@@ -198,7 +198,11 @@ def profile_steps(args, system, step, batches):
     sort_by = "self_device_time_total" if args.device == "cuda" else "self_cpu_time_total"
     lines = [f"{system}: {len(batches)} steps, {wall * 1e3 / len(batches):.1f} ms/step under the profiler"]
     if args.device == "cuda":
-        kernel_us = sum(e.self_device_time_total for e in events if e.device_type == torch.autograd.DeviceType.CUDA)
+        # kernels only: record_function ranges (forward, optimizer, ...) also show on the GPU timeline
+        kernel_us = sum(
+            e.self_device_time_total for e in prof.events()
+            if e.device_type == torch.autograd.DeviceType.CUDA and not e.is_user_annotation
+        )
         lines.append(f"device busy {kernel_us / 1e3 / len(batches):.1f} ms/step = "
                      f"{100 * kernel_us / 1e6 / wall:.0f}% of wall time")
     lines.append(events.table(sort_by=sort_by, row_limit=30, max_name_column_width=60))
