@@ -241,3 +241,26 @@ def test_config_errors_name_the_option(tmp_path, corpus):
         load_config(str(config), ["bli.pairs=[ru,en2]"])
     with pytest.raises(ValueError, match=r"retrieval.comparisons: pair 'ru' has no comparison 'typo'"):
         load_config(str(config), ["retrieval.comparisons=[typo]"]).selected("retrieval", ["ru"], ["typo"])
+
+
+def test_contextual_word_translation_recovers_a_known_rotation(corpus):
+    """Contextual word averages of one model over two halves of its text, the second half's
+    space rotated at random: the toolkit's map must find every word again, and no map finds none."""
+    from fairseq_ext.analysis import bli
+    from fairseq_ext.analysis.representations import encode_words
+    from fairseq_ext.transfer.model import load_pretrained
+
+    model = load_pretrained(str(corpus["checkpoints"]["mono_en"]))
+    lines = open(corpus["text"]["en"], encoding="utf-8").read().splitlines()
+    halves = [encode_words(model, part, "en") for part in (lines[::2], lines[1::2])]
+    words = [bli.frequent_words(encoded, 400, 3) for encoded in halves]
+    common = [w for w in words[0] if w in set(words[1])]
+    assert len(common) >= 120
+    train, test = [(w, w) for w in common[:80]], [(w, w) for w in common[80:]]
+    source = bli.contextual_spaces(model, halves[0], "en", words[0], 32, "cpu")[-1]
+    target = bli.contextual_spaces(model, halves[1], "en", words[1], 32, "cpu")[-1]
+    dim = target.vectors.shape[1]
+    rotation, _ = torch.linalg.qr(torch.randn(dim, dim, generator=torch.Generator().manual_seed(0)))
+    rotated = bli.WordSpace(target.words, target.vectors @ rotation)
+    result = bli.translate(source, rotated, bli.index_dictionary(source, rotated, train, test, "halves"), ["csls"], 10)
+    assert result["aligned_csls_p@1"] > 0.8 and result["unaligned_csls_p@1"] < 0.1, result
