@@ -14,7 +14,6 @@ P@1/P@5 (nearest neighbour and CSLS) for each size.
 import argparse
 import json
 import re
-import sqlite3
 import sys
 import time
 from collections import Counter
@@ -45,13 +44,9 @@ def parse_args(argv=None):
 
 
 def translation_sentences(db: str, code: str):
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as connection:
-        rows = connection.execute(
-            "SELECT vText FROM bible WHERE bbName = ? ORDER BY bNumber, cNumber, vNumber", (code,)
-        ).fetchall()
-    if not rows:
-        raise SystemExit(f"{db}: no verses for bbName {code!r}")
-    return [WORD.findall(text.lower()) for (text,) in rows]
+    from preprocess.sources.bible import read_bible
+
+    return [WORD.findall(verse.text.lower()) for verse in read_bible(Path(db), code)]
 
 
 def main(argv=None):

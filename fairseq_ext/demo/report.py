@@ -369,25 +369,25 @@ def reading(cfg: DemoConfig, pair: str, lang: str, transfer: TransferResults) ->
         compare("Anchors help (paper: No anchors 1.1 XNLI points below Default)", "default", "no_anchors", task, 1)
         compare("A domain mismatch lowers transfer (paper: Wiki-CC 1.4 XNLI points below Default)", "default", "wiki_cc", task, 1)
 
+    def map_gain(table, keep, metric, count, claim):
+        """Claim: the map lifts ``metric`` (aligned_ vs unaligned_) at the table's best layer."""
+        if not table.exists():
+            return
+        best = _best([r for r in read_csv(table) if keep(r)], f"aligned_{metric}")
+        if best is not None:
+            a, u, n = 100 * float(best[f"aligned_{metric}"]), 100 * float(best[f"unaligned_{metric}"]), int(best[count])
+            items.append(claim.format(layer=best["layer"], a=a, u=u, n=n)
+                         + f" → **{verdict(a - u, math.hypot(standard_error(a, n), standard_error(u, n)), 1)}**")
+
     root = cfg.out / pair / "analysis"
-    if (root / "bli" / "bli.csv").exists():
-        rows = [r for r in read_csv(root / "bli" / "bli.csv") if r["comparison"] == "monolingual" and r["space"] == "contextual"]
-        best = _best(rows, "aligned_csls_p@1")
-        if best is not None:
-            a, u, n = 100 * float(best["aligned_csls_p@1"]), 100 * float(best["unaligned_csls_p@1"]), int(best["test_words"])
-            items.append(
-                f"Independently trained monolingual models align by an orthogonal map (word translation, best layer "
-                f"L{best['layer']}): P@1 {a:.1f} aligned vs {u:.1f} unaligned on {n} words → "
-                f"**{verdict(a - u, math.hypot(standard_error(a, n), standard_error(u, n)), 1)}**")
-    if (root / "retrieval" / "retrieval.csv").exists():
-        rows = [r for r in read_csv(root / "retrieval" / "retrieval.csv") if r["comparison"] == "monolingual"]
-        best = _best(rows, "aligned_nn_to_en_p@1")
-        if best is not None:
-            a, u, n = 100 * float(best["aligned_nn_to_en_p@1"]), 100 * float(best["unaligned_nn_to_en_p@1"]), int(best["test_sentences"])
-            items.append(
-                f"Sentences of monolingual models align too (retrieval, best layer L{best['layer']}): P@1 {a:.1f} with "
-                f"a map vs {u:.1f} without, {n} verses → "
-                f"**{verdict(a - u, math.hypot(standard_error(a, n), standard_error(u, n)), 1)}**")
+    map_gain(root / "bli" / "bli.csv", lambda r: r["comparison"] == "monolingual" and r["space"] == "contextual",
+             "csls_p@1", "test_words",
+             "Independently trained monolingual models align by an orthogonal map (word translation, best layer "
+             "L{layer}): P@1 {a:.1f} aligned vs {u:.1f} unaligned on {n} words")
+    map_gain(root / "retrieval" / "retrieval.csv", lambda r: r["comparison"] == "monolingual",
+             "nn_to_en_p@1", "test_sentences",
+             "Sentences of monolingual models align too (retrieval, best layer L{layer}): P@1 {a:.1f} with "
+             "a map vs {u:.1f} without, {n} verses")
     if (root / "cka" / "cka_layers.csv").exists():
         average = {r["comparison"]: float(r["cka"]) for r in read_csv(root / "cka" / "cka_layers.csv")
                    if r["pair"] == lang and r["layer"] == "average"}
