@@ -1,12 +1,16 @@
 """The dataset readers on fixture files in each real format, and their errors: a
 malformed line is reported with its file and line number."""
 
+import logging
 from pathlib import Path
 
 import pytest
+import torch
 
+from fairseq_ext.transfer.encoding import EncodedExample, collate
 from fairseq_ext.transfer.examples import ParsedSentence, TaggedSentence, TextExample
 from fairseq_ext.transfer.formats import FormatError, read_bio, read_conllu, read_labelled_tsv, read_nli
+from fairseq_ext.transfer.heads import TaggingHead
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "transfer"
 
@@ -19,6 +23,25 @@ def test_xnli_rows_are_chosen_by_language():
     assert {e.label for e in english} == {"entailment", "neutral", "contradiction"}
     with pytest.raises(ValueError, match=r"no labelled pairs for language 'ru' \(languages present: \['en', 'fr', 'zh'\]\)"):
         read_nli(dev, "ru")
+
+
+def test_xnli_jsonl_pairs_are_chosen_by_their_language_field(tmp_path):
+    jsonl, tsv = FIXTURES / "XNLI-1.0/xnli.dev.jsonl", FIXTURES / "XNLI-1.0/xnli.dev.tsv"
+    for lang, n in (("en", 6), ("fr", 3), ("zh", 1)):
+        assert read_nli(jsonl, lang) == read_nli(tsv, lang) and len(read_nli(jsonl, lang)) == n
+    assert read_nli(jsonl, "zh")[0].texts == ("猫在垫子上睡觉。", "一只动物在睡觉。")
+    with pytest.raises(ValueError, match=r"no labelled pairs for language 'ru' \(languages present: \['en', 'fr', 'zh'\]\)"):
+        read_nli(jsonl, "ru")
+    # MultiNLI has no languages: it is English, and never a French test set
+    with pytest.raises(ValueError, match=r"multinli_1.0_dev_matched.jsonl has no language column or field.*'fr'"):
+        read_nli(FIXTURES / "multinli_1.0/multinli_1.0_dev_matched.jsonl", "fr")
+    with pytest.raises(ValueError, match=r"multinli_1.0_train.txt has no language column or field.*'fr'"):
+        read_nli(FIXTURES / "multinli_1.0/multinli_1.0_train.txt", "fr")
+    mixed = tmp_path / "xnli.test.jsonl"
+    lines = jsonl.read_text(encoding="utf-8").splitlines()
+    mixed.write_text("\n".join([*lines[:2], lines[2].replace('"language": "en", ', "")]) + "\n", encoding="utf-8")
+    with pytest.raises(FormatError, match=rf"{mixed}:3: record without a 'language' field, but the record of line 1 has one"):
+        read_nli(mixed, "en")
 
 
 def test_multinli_training_data_in_each_distributed_form():
@@ -44,7 +67,7 @@ def test_nli_errors_name_file_and_line(tmp_path):
         read_nli(path)
     jsonl = tmp_path / "train.jsonl"
     jsonl.write_text('{"sentence1": "a", "sentence2": "b", "gold_label": "neutral"}\n{"sentence1": "a"}\n')
-    with pytest.raises(FormatError, match=rf"{jsonl}:2: not a MultiNLI json record"):
+    with pytest.raises(FormatError, match=rf"{jsonl}:2: not a MultiNLI or XNLI json record"):
         read_nli(jsonl)
 
 
@@ -58,6 +81,62 @@ def test_conll2003_and_wikiann_bio_files():
     assert wikiann == conll, "the same sentences; WikiAnn's 'en:' prefix is stripped"
     french = read_bio(FIXTURES / "wikiann/fr/test", token_prefix="fr:")
     assert french[0].words[:2] == ("Jean", "Dupont") and len(french) == 3
+
+
+def test_conll2003_iob1_is_read_as_iob2_and_says_so(caplog, tmp_path):
+    """CoNLL-2003 as distributed: I- opens an entity, B- only splits two of one type."""
+    with caplog.at_level(logging.INFO, logger="fairseq_ext.transfer.formats.bio_ner"):
+        sentences = read_bio(FIXTURES / "conll2003/eng.testb")
+    assert "eng.testb: IOB1 tags" in caplog.text and "converted to IOB2" in caplog.text
+    assert [s.tags for s in sentences] == [
+        ("O", "O", "B-LOC", "O", "O", "O", "O", "B-PER", "O", "O", "O", "O"),
+        ("B-MISC", "B-ORG", "O", "B-MISC", "B-ORG", "I-ORG", "O", "B-LOC", "O"),
+        ("B-LOC", "O", "O", "O", "O", "B-ORG", "I-ORG", "O", "O", "O", "B-PER", "I-PER", "O", "O"),
+        ("O", "B-LOC", "B-LOC", "O", "B-ORG", "B-ORG", "O"),
+    ]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="fairseq_ext.transfer.formats.bio_ner"):
+        iob2 = read_bio(FIXTURES / "conll2003/eng.train")
+    assert "IOB1" not in caplog.text and iob2[0].tags == ("B-PER", "I-PER", "O", "O", "B-LOC", "O"), "IOB2 is kept"
+    # a file in both schemes: which entities are adjacent cannot be told
+    mixed = tmp_path / "eng.testa"
+    mixed.write_text("John NNP I-NP I-PER\nSmith NNP I-NP I-PER\n\nin IN I-PP O\nParis NNP I-NP B-LOC\n")
+    with pytest.raises(FormatError, match=rf"{mixed}:5: B- opens an entity here \(IOB2\), but I- opens one at line 1"):
+        read_bio(mixed)
+
+
+def _raw_tags(path):
+    """The last column of a CoNLL file, sentence by sentence, as written."""
+    blocks = path.read_text(encoding="utf-8").split("\n\n")
+    return [tuple(line.split()[-1] for line in block.splitlines() if not line.startswith("-DOCSTART-"))
+            for block in blocks if block.strip() and not block.startswith("-DOCSTART-")]
+
+
+def _predict_tags(tag_sequences, labels):
+    """The tagging head's predictions when its scores single out the given tags."""
+    head = TaggingHead(len(labels), labels, dropout=0.0).eval()
+    with torch.no_grad():
+        head.out.weight.copy_(torch.eye(len(labels)))
+        head.out.bias.zero_()
+    items, features = [], torch.zeros(len(tag_sequences), 2 + max(map(len, tag_sequences)), len(labels))
+    for row, tags in enumerate(tag_sequences):
+        items.append(EncodedExample(torch.arange(len(tags) + 2), torch.arange(1, len(tags) + 1), len(tags)))
+        for position, tag in enumerate(tags, start=1):
+            features[row, position, head.label_ids[tag]] = 1.0
+    return head.predict(features, collate(items, range(len(items)), 0, pad_id=1))
+
+
+def test_iob1_gold_tags_score_f1_one_through_the_tagging_heads_predictions():
+    sentences = read_bio(FIXTURES / "conll2003/eng.testb")
+    head = TaggingHead(4, TaggingHead.label_set(sentences))
+    gold = [s.tags for s in sentences]
+    predictions = _predict_tags(gold, head.labels)
+    assert head.score(sentences, predictions)["f1"] == 1.0
+    # the control: the same tags read unchanged (IOB1) lose the adjacent entities of two types to the repair
+    raw = _raw_tags(FIXTURES / "conll2003/eng.testb")
+    labels = ["O", *sorted({tag for tags in raw for tag in tags} - {"O"})]
+    raw_sentences = [TaggedSentence(s.words, tags) for s, tags in zip(sentences, raw)]
+    assert head.score(raw_sentences, _predict_tags(raw, labels))["f1"] < 1.0
 
 
 def test_entity_types_are_mapped_and_dropped(tmp_path):

@@ -1,9 +1,11 @@
-"""NLI sentence pairs: XNLI 1.0 (``xnli.dev.tsv``, ``xnli.test.tsv``, all languages in one
-file with a ``language`` column) and the English MultiNLI training data
-(``multinli_1.0_train.txt`` or ``.jsonl``, or XNLI-MT's ``multinli.train.en.tsv``).
+"""NLI sentence pairs: XNLI 1.0 (``xnli.dev.tsv``/``.jsonl``, ``xnli.test.tsv``/``.jsonl``,
+all languages in one file with a ``language`` column or field) and the English MultiNLI
+training data (``multinli_1.0_train.txt`` or ``.jsonl``, or XNLI-MT's ``multinli.train.en.tsv``).
 
 The TSV files are read by their header, so any of these column sets works:
 ``sentence1, sentence2, gold_label`` (MultiNLI, XNLI) or ``premise, hypo, label`` (XNLI-MT).
+A file without languages holds English pairs (MultiNLI): asking it for another language
+is an error rather than a test set in the wrong language.
 """
 
 import json
@@ -19,8 +21,11 @@ NO_GOLD_LABEL = "-"
 COLUMN_SETS = (("sentence1", "sentence2", "gold_label"), ("premise", "hypo", "label"))
 
 
+ENGLISH = "en"  # the language of a file without a language column (MultiNLI)
+
+
 def read_nli(path, lang: Optional[str] = None) -> List[TextExample]:
-    """Pairs of ``lang`` (every row if the file has no ``language`` column)."""
+    """Pairs of ``lang`` (every pair with ``lang=None``)."""
     if str(path).endswith(".jsonl"):
         rows = _jsonl_rows(path)
     else:
@@ -31,6 +36,11 @@ def read_nli(path, lang: Optional[str] = None) -> List[TextExample]:
             languages.add(row["language"])
             if lang is not None and row["language"] != lang:
                 continue
+        elif lang not in (None, ENGLISH):
+            raise ValueError(
+                f"{path} has no language column or field, so it holds English pairs (MultiNLI): "
+                f"it has none for language {lang!r}"
+            )
         label = LABEL_SPELLINGS.get(row["label"], row["label"])
         if label == NO_GOLD_LABEL:
             continue
@@ -67,15 +77,25 @@ def _tsv_rows(path):
 
 
 def _jsonl_rows(path):
+    """Rows of MultiNLI records, and of XNLI records, which add ``language``; a file must
+    not mix the two, or its pairs could not be told apart by language."""
+    first_number, with_language = None, None
     for number, line in numbered_lines(path):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
-            yield number, {
-                "premise": record["sentence1"],
-                "hypothesis": record["sentence2"],
-                "label": record["gold_label"],
-            }
+            row = {"premise": record["sentence1"], "hypothesis": record["sentence2"], "label": record["gold_label"]}
         except (json.JSONDecodeError, KeyError, TypeError) as error:
-            raise FormatError(path, number, f"not a MultiNLI json record ({error!r})") from None
+            raise FormatError(path, number, f"not a MultiNLI or XNLI json record ({error!r})") from None
+        if with_language is None:
+            first_number, with_language = number, "language" in record
+        if ("language" in record) != with_language:
+            has = "has" if with_language else "has no"
+            raise FormatError(
+                path, number, f"record {'without' if with_language else 'with'} a 'language' field, "
+                f"but the record of line {first_number} {has} one"
+            )
+        if with_language:
+            row["language"] = record["language"]
+        yield number, row
