@@ -27,7 +27,13 @@ def write_units(path: Path, units: Iterable[Unit]) -> int:
     n = 0
     with open(path, "w", encoding="utf-8") as f:
         for unit in units:
-            f.write("\t".join(_field(v) for v in unit) + "\n")
+            line = "\t".join(_field(v) for v in unit) + "\n"
+            try:
+                f.write(line)
+            except UnicodeEncodeError as error:  # a reader let through text UTF-8 cannot hold
+                raise ValueError(
+                    f"{path}: unit {unit.key} (from {unit.doc}) is not encodable as UTF-8: {error.reason}"
+                ) from None
             n += 1
     return n
 

@@ -76,6 +76,25 @@ def test_ccnet_reader_keeps_one_language_and_counts_what_it_skips(tmp_path):
     assert len({u.doc for u in units}) == 2 and all(u.doc.startswith("fr_head_0000.json.gz:") for u in units)
 
 
+def test_ccnet_records_without_text_or_with_unencodable_text_are_skipped_and_counted(tmp_path):
+    fr = paragraphs("fr", 3, 4)
+    shard = write_ccnet_shard(tmp_path / "fr_head_0001.json.gz", [
+        ("fr", "\n".join(fr).encode()),
+        # a lone surrogate escape (half an emoji) in the JSON: valid JSON, not encodable
+        ("fr", fr[0].encode() + b"\nla moiti\\u00e9 d'un emoji \\ud83d ici\n" + fr[1].encode()),
+    ])
+    with gzip.open(shard, "ab") as f:
+        f.write(b'{"language": "fr", "raw_content": null}\n{"language": "fr", "raw_content": 42}\n')
+    counts = Counter()
+    units = list(read_ccnet([shard], "fr", counts))
+    assert [u.text for u in units] == [*fr, fr[0], fr[1]]
+    assert counts == {"documents": 2, "skipped_no_text": 2, "skipped_unencodable_paragraphs": 1}
+    assert write_units(tmp_path / "extract.tsv", units) == 5, "what is left can be written"
+    # the writer names the unit of any text a reader lets through
+    with pytest.raises(ValueError, match=r"extract.tsv: unit doc.7 \(from shard.json.gz:7\) is not encodable as UTF-8"):
+        write_units(tmp_path / "extract.tsv", [Unit("shard.json.gz:7", "doc.7", "", "half \ud83d")])
+
+
 def test_truncated_ccnet_shard_is_an_error_naming_the_file(tmp_path):
     shard = write_ccnet_shard(tmp_path / "shard.json.gz", [("fr", "\n".join(paragraphs("fr", 200, 1)).encode())] * 5)
     cut = tmp_path / "cut.json.gz"
