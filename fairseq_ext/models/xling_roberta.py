@@ -10,6 +10,9 @@ further language gets its own copy of what is separated:
 - ``--lang-specific-layers K`` ("Sep L1-K"): layers 1..K in
   ``sentence_encoder.extra_lower_layers[l-1]``; layers K+1..N stay shared.
 - ``--language-embeddings``: an XLM-style learned vector per language added to the input.
+
+The encoder layers are fairseq's (same modules, same parameter names, so checkpoints and
+the Hugging Face export do not change) with a leaner forward, ``XlingEncoderLayer``.
 """
 
 import logging
@@ -23,13 +26,77 @@ from fairseq.models.roberta.model import (
     RobertaModel,
     base_architecture as roberta_base_architecture,
 )
-from fairseq.models.transformer import TransformerEncoder
+from fairseq.distributed import fsdp_wrap
+from fairseq.models.transformer import TransformerConfig, TransformerEncoder
 from fairseq.modules import PositionalEmbedding
+from fairseq.modules.checkpoint_activations import checkpoint_wrapper
+from fairseq.modules.transformer_layer import TransformerEncoderLayerBase
 from fairseq.modules.transformer_sentence_encoder import init_bert_params
 from fairseq.utils import safe_getattr, safe_hasattr
 from torch import nn
 
 logger = logging.getLogger(__name__)
+
+
+class XlingEncoderLayer(TransformerEncoderLayerBase):
+    """fairseq's post- or pre-norm encoder layer, computed in fewer and cheaper kernels.
+
+    Same parameters as fairseq's; the forward differs only where fairseq is slow:
+    - q, k and v come from one GEMM over the concatenated projections;
+    - attention is two batched GEMMs and a softmax on CPUs (torch's fused CPU attention
+      kernels are several times slower at these short streams, most of all in bf16
+      backward) and ``scaled_dot_product_attention`` on accelerators;
+    - GELU runs in the activations' dtype: fairseq's computes in fp32 with a cast on
+      each side, which costs more than the FFN GEMMs on a CPU in bf16.
+    Paths this forward does not cover (attention masks, returned FC results, quant
+    noise, extra key/value biases) fall back to fairseq's forward.
+    """
+
+    def forward(self, x, encoder_padding_mask=None, attn_mask=None):
+        attn = self.self_attn
+        if (attn_mask is not None or self.return_fc or self.quant_noise > 0
+                or attn.bias_k is not None or attn.add_zero_attn or self.cfg.activation_fn != "gelu"):
+            return super().forward(x, encoder_padding_mask, attn_mask)
+        residual = x
+        if self.normalize_before:
+            x = self.self_attn_layer_norm(x)
+        x = self.dropout_module(self.attention(x, encoder_padding_mask))
+        x = residual + x
+        if not self.normalize_before:
+            x = self.self_attn_layer_norm(x)
+        residual = x
+        if self.normalize_before:
+            x = self.final_layer_norm(x)
+        x = self.activation_dropout_module(F.gelu(self.fc1(x)))
+        x = self.dropout_module(self.fc2(x))
+        x = residual + x
+        if not self.normalize_before:
+            x = self.final_layer_norm(x)
+        return x
+
+    def attention(self, x, padding_mask=None, fused_kernel=None):
+        """Self-attention of ``x`` (T x B x C); ``padding_mask`` (B x T) is True at pads."""
+        attn = self.self_attn
+        length, batch, dim = x.shape
+        heads = attn.num_heads
+        weight = torch.cat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight])
+        bias = torch.cat([attn.q_proj.bias, attn.k_proj.bias, attn.v_proj.bias])
+        # T x B x 3C -> 3 x B x H x T x C/H
+        q, k, v = F.linear(x, weight, bias).view(length, batch, 3, heads, dim // heads).permute(2, 1, 3, 0, 4)
+        dropout = attn.dropout_module.p if self.training else 0.0
+        mask = None if padding_mask is None else padding_mask[:, None, None, :]
+        if x.device.type != "cpu" if fused_kernel is None else fused_kernel:
+            out = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=None if mask is None else ~mask, dropout_p=dropout, scale=attn.scaling
+            )
+        else:
+            scores = torch.matmul(q * attn.scaling, k.transpose(-1, -2))
+            if mask is not None:
+                scores = scores.masked_fill(mask, float("-inf"))
+            probs = F.dropout(scores.softmax(dim=-1), p=dropout, training=self.training)
+            out = torch.matmul(probs, v)
+        out = out.permute(2, 0, 1, 3).reshape(length, batch, dim)  # B x H x T x C/H -> T x B x C
+        return attn.out_proj(out)
 
 
 class LanguageAwareTransformerEncoder(TransformerEncoder):
@@ -64,6 +131,14 @@ class LanguageAwareTransformerEncoder(TransformerEncoder):
             for _ in extra_langs
         )
         self.embed_langs = nn.Embedding(num_langs, dim) if args.language_embeddings else None
+
+    def build_encoder_layer(self, args):
+        # fairseq's factory with the layer class swapped (and its wrappers kept)
+        cfg = TransformerConfig.from_namespace(args)
+        layer = XlingEncoderLayer(cfg)
+        if cfg.checkpoint_activations:
+            layer = checkpoint_wrapper(layer, offload_to_cpu=cfg.offload_activations)
+        return fsdp_wrap(layer, min_num_params=0 if cfg.checkpoint_activations else cfg.min_params_to_wrap)
 
     @property
     def has_lang_specific_parts(self) -> bool:
@@ -161,6 +236,11 @@ class LanguageAwareTransformerEncoder(TransformerEncoder):
 
 class LanguageTiedLMHead(RobertaLMHead):
     """RoBERTa's LM head whose output projection can be any language's token table."""
+
+    def __init__(self, embed_dim, output_dim, activation_fn, weight=None):
+        super().__init__(embed_dim, output_dim, activation_fn, weight)
+        if activation_fn == "gelu":  # in the activations' dtype, as in XlingEncoderLayer
+            self.activation_fn = F.gelu
 
     def forward(self, features, masked_tokens=None, weight=None, **kwargs):
         if masked_tokens is not None:
