@@ -11,6 +11,8 @@ Systems, all at the same dimensions, data, batch, masking, optimizer and seed:
 - ``*_loops``: any xling system with fairseq's per-parameter loops in the fp16/bf16
   master-weight optimizer and the gradient norm restored (``fairseq_ext.mixed_precision``
   uninstalled: the "before" of that speed-up);
+- ``*_fairseq_layer``: any xling system built with fairseq's encoder layer instead of
+  ``XlingEncoderLayer`` (the "before" of the leaner layer forward);
 - ``hf``: transformers ``XLMRobertaForMaskedLM`` trained by a plain PyTorch loop on the
   same masked batches.
 
@@ -39,7 +41,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # fairseq_ext, when run as a script from anywhere
 SYSTEMS = ("stock", "xling_default", "xling_sep_emb_l1_3", "xling_default_fused", "xling_sep_emb_l1_3_fused", "hf")
-SYSTEM_PATTERN = re.compile(r"stock|hf|xling_(default|sep_emb_l1_3)(_fused)?(_loops)?")
+SYSTEM_PATTERN = re.compile(r"stock|hf|xling_(default|sep_emb_l1_3)(_fused)?(_loops)?(_fairseq_layer)?")
+VARIANTS = ("_loops", "_fairseq_layer")  # xling system + suffix: the "before" of one speed-up
 
 
 def parse_args(argv=None):
@@ -50,6 +53,8 @@ def parse_args(argv=None):
     p.add_argument("--dim", type=int, default=256)
     p.add_argument("--ffn", type=int, default=1024)
     p.add_argument("--heads", type=int, default=4)
+    p.add_argument("--dropout", type=float, default=0.1, help="dropout and attention dropout (the paper: 0.1)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads per process (0: every core)")
     p.add_argument("--seq", type=int, default=128, help="tokens per sample (stream length)")
     p.add_argument("--batch", type=int, default=16, help="streams per batch")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first")
@@ -74,6 +79,7 @@ def fairseq_argv(args, system, data):
         "--sample-break-mode", "none", "--max-positions", str(args.seq),
         "--encoder-layers", str(args.layers), "--encoder-embed-dim", str(args.dim),
         "--encoder-ffn-embed-dim", str(args.ffn), "--encoder-attention-heads", str(args.heads),
+        "--dropout", str(args.dropout), "--attention-dropout", str(args.dropout),
         "--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--adam-eps", "1e-6", "--lr", "1e-4",
         "--lr-scheduler", "inverse_sqrt", "--warmup-updates", "1000",
         "--num-workers", "0", "--seed", "1", "--ddp-backend", "legacy_ddp",
@@ -124,8 +130,14 @@ def masked_batches(trainer, count):
 
 
 def run_fairseq(args, system, data):
+    if system.endswith("_fairseq_layer"):
+        from fairseq.models.transformer import TransformerEncoder
+
+        from fairseq_ext.models.xling_roberta import LanguageAwareTransformerEncoder
+
+        LanguageAwareTransformerEncoder.build_encoder_layer = TransformerEncoder.build_encoder_layer
     trainer, _ = build_trainer(fairseq_argv(args, system, data))
-    if system.endswith("_loops"):
+    if "_loops" in system:
         from fairseq_ext import mixed_precision
 
         mixed_precision.uninstall()
@@ -148,6 +160,7 @@ def run_hf(args, data):
         vocab_size=len(task.source_dictionary), hidden_size=args.dim, num_hidden_layers=args.layers,
         num_attention_heads=args.heads, intermediate_size=args.ffn, max_position_embeddings=args.seq + pad + 1,
         type_vocab_size=1, pad_token_id=pad, bos_token_id=0, eos_token_id=2, layer_norm_eps=1e-5,
+        hidden_dropout_prob=args.dropout, attention_probs_dropout_prob=args.dropout,
     )
     device = torch.device(args.device)
     model = XLMRobertaForMaskedLM(config).to(device).train()
@@ -246,7 +259,7 @@ def worker(args):
     import torch
 
     if args.device == "cpu":
-        torch.set_num_threads(os.cpu_count())
+        torch.set_num_threads(args.threads or os.cpu_count())
     else:
         keep_cuda_peak_over_resets()
     data = Path(args.data_dir)
@@ -322,7 +335,7 @@ def main(argv=None):
     systems = args.systems.split(",")
     unknown = [s for s in systems if not SYSTEM_PATTERN.fullmatch(s)]
     if unknown:
-        raise SystemExit(f"--systems: unknown {unknown}; choose from {SYSTEMS} or an xling system + _loops")
+        raise SystemExit(f"--systems: unknown {unknown}; choose from {SYSTEMS} or an xling system + {VARIANTS}")
     passthrough = drop_option(argv if argv is not None else sys.argv[1:], "--data-dir")
     results = {s: [] for s in systems}
     for round_index in range(args.rounds):
@@ -353,7 +366,7 @@ def main(argv=None):
     comparisons = [(s, "stock") for s in systems if s != "stock"]
     # after / before: fused Adam over fairseq's adam, foreach kernels over fairseq's loops
     comparisons += [(s, s.replace("_fused", "")) for s in systems if "_fused" in s]
-    comparisons += [(s[: -len("_loops")], s) for s in systems if s.endswith("_loops")]
+    comparisons += [(s.replace(v, ""), s) for s in systems for v in VARIANTS if v in s]
     for system, reference in comparisons:
         if system in results and reference in results:
             ratios = [a["words_per_s"] / b["words_per_s"] for a, b in zip(results[system], results[reference])]
