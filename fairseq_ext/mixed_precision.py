@@ -8,11 +8,12 @@ waits on (measured in bench/README.md). torch's foreach kernels do each pass in 
 launches with the same arithmetic. apex's norm kernel, when importable, is left in place.
 
 ``install()`` runs when the plugin is imported; ``uninstall()`` restores fairseq's loops
-(the bench's "before").
+(the bench's "before"). ``fastest_precision()`` picks the training precision for the
+hardware a job runs on.
 """
 
 from collections import defaultdict
-from typing import List
+from typing import List, Tuple
 
 import torch
 from fairseq import utils
@@ -58,6 +59,26 @@ def total_norm(grads: List[torch.Tensor], chunk_size: int = 0) -> torch.Tensor:
         torch.stack(torch._foreach_norm(group, 2, dtype=torch.float32)).to(device) for group in by_device.values()
     ]
     return torch.linalg.vector_norm(torch.cat(norms))
+
+
+def fastest_precision(cuda: bool) -> Tuple[str, str]:
+    """The fastest correct precision here, and why: ``("bf16" | "fp32", reason)``.
+
+    bf16 (with fp32 master weights) where the device computes it natively: GPUs that
+    support it, CPUs with AMX-BF16 or AVX512-BF16 (there, bf16 GEMMs run several times
+    faster than fp32; elsewhere torch emulates bf16 and it is slower than fp32).
+    """
+    if cuda:
+        if not torch.cuda.is_available():
+            return "fp32", "no GPU is visible here"
+        if torch.cuda.is_bf16_supported():
+            return "bf16", f"{torch.cuda.get_device_name()} supports bf16"
+        return "fp32", f"{torch.cuda.get_device_name()} has no bf16"
+    if torch.cpu._is_amx_tile_supported():
+        return "bf16", "this CPU has AMX-BF16"
+    if torch.cpu._is_avx512_bf16_supported():
+        return "bf16", "this CPU has AVX512-BF16"
+    return "fp32", "this CPU has no bf16 instructions (AMX-BF16, AVX512-BF16)"
 
 
 def install() -> None:

@@ -47,3 +47,25 @@ def test_bf16_training_is_unchanged_by_foreach_kernels(bilingual_data, tmp_path)
     assert len(fast[1]) == len(loops[1]) > 20, "one fp32 master tensor per parameter (bf16 is not flattened)"
     for a, b in zip(fast[1], loops[1]):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-7)
+
+
+def loss_curve(data, save_dir, precision_flags):
+    argv = tiny_train_args(data, save_dir, "en,fr", 160, [
+        *precision_flags, "--optimizer", "xling_adam", "--log-interval", "20", "--lr-scheduler", "polynomial_decay",
+        "--total-num-update", "160", "--warmup-updates", "16", "--clip-norm", "1.0",
+    ])
+    with capture_trainers() as trainers:
+        losses = [float(stats["loss"]) for name, stats in train(argv) if name == "train_inner"]
+    return losses, next(trainers[0].model.parameters()).dtype
+
+
+def test_bf16_and_fp32_training_agree(bilingual_data, tmp_path):
+    """160 updates of the tiny model in bf16 (fp32 master weights) and in fp32, same seed
+    and batches: the loss curves stay within 0.1 bits of each other at every logged
+    interval, while the loss itself falls by more than 1.5 bits. (Seen: within 0.005.)"""
+    fp32, fp32_dtype = loss_curve(bilingual_data, tmp_path / "fp32", [])
+    bf16, bf16_dtype = loss_curve(bilingual_data, tmp_path / "bf16", ["--bf16"])
+    assert (fp32_dtype, bf16_dtype) == (torch.float32, torch.bfloat16)
+    assert len(fp32) == len(bf16) == 8
+    assert fp32[0] - fp32[-1] > 1.5, "the run learns"
+    assert max(abs(a - b) for a, b in zip(fp32, bf16)) < 0.1
