@@ -4,10 +4,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
-# make demo PAIR=en-ru | PAIRS=all | DEMO_SCALE=4
+# make demo PAIR=en-ru | PAIRS=all | DEMO_SCALE=4 | DEMO_PRESET=full | DEMO_PRESET=full,gpu
 PAIR ?= en-fr
 PAIRS ?= $(PAIR)
 DEMO_SCALE ?= 1
+DEMO_PRESET ?=
 
 .PHONY: test demo venv clean
 
@@ -26,7 +27,7 @@ test: $(INSTALLED)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: $(INSTALLED)
-	$(PY) -m fairseq_ext.demo --pairs $(PAIRS) --scale $(DEMO_SCALE)
+	$(PY) -m fairseq_ext.demo --scale $(DEMO_SCALE) $(if $(DEMO_PRESET),--preset $(DEMO_PRESET),--pairs $(PAIRS))
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -4,7 +4,7 @@ read with OmegaConf so a misspelt key is an error naming it."""
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, Tuple
 
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -27,6 +27,14 @@ class PretrainSpec:
     updates: int = field(default=1500, metadata={"help": "updates per model (x scale)"})
     overrides: List[str] = field(default_factory=list, metadata={"help": "fairseq hydra overrides for every run"})
     settings: Dict[str, SettingSpec] = field(default_factory=dict, metadata={"help": "setting name -> config, data"})
+    precision: str = field(
+        default="auto", metadata={"help": "fp32, bf16, or auto: bf16 where this machine computes it natively"}
+    )
+    arch: Dict[str, str] = field(
+        default_factory=lambda: {"bf16": "xling_small", "fp32": "xling_tiny"},
+        metadata={"help": "model architecture per precision: bf16 cores afford a wider model in the same time"},
+    )
+    gpus: int = field(default=0, metadata={"help": "GPUs per run (0: CPU runs, one core each)"})
 
 
 @dataclass
@@ -71,6 +79,14 @@ class DemoConfig:
     def workers(self) -> int:
         return self.jobs or len(os.sched_getaffinity(0))
 
+    def precision(self) -> Tuple[str, str]:
+        """The pretraining precision on this machine, and why (``pretrain.precision``)."""
+        if self.pretrain.precision != "auto":
+            return self.pretrain.precision, "set by pretrain.precision"
+        from fairseq_ext.mixed_precision import fastest_precision
+
+        return fastest_precision(cuda=self.pretrain.gpus > 0)
+
     def scaled_updates(self) -> int:
         return max(1, round(self.pretrain.updates * self.scale))
 
@@ -85,17 +101,29 @@ class DemoConfig:
 ALL_PAIRS = ("en-fr", "en-ru", "en-zh")
 
 
-def load_config(path, overrides: Sequence[str] = ()) -> DemoConfig:
+def preset_path(config: Path, preset: str) -> Path:
+    """A preset is a file beside the demo config that changes some of its fields."""
+    return config.parent / f"{preset}.yaml"
+
+
+def load_config(path, overrides: Sequence[str] = (), presets: Sequence[str] = ()) -> DemoConfig:
+    """``path``, then each preset over it in turn, then the ``key=value`` overrides."""
     path = Path(path)
     if not path.is_file():
         raise DemoError(f"demo config {path} does not exist")
+    layers = [path]
+    for preset in presets:
+        layers.append(preset_path(path, preset))
+        if not layers[-1].is_file():
+            known = sorted(p.stem for p in path.parent.glob("*.yaml") if p != path)
+            raise DemoError(f"preset {preset!r}: there is no {layers[-1]} (presets: {', '.join(known)})")
     try:
         merged = OmegaConf.merge(
-            OmegaConf.structured(DemoConfig), OmegaConf.load(path), OmegaConf.from_dotlist(list(overrides))
+            OmegaConf.structured(DemoConfig), *map(OmegaConf.load, layers), OmegaConf.from_dotlist(list(overrides))
         )
         cfg = OmegaConf.to_object(merged)
     except OmegaConfBaseException as error:
-        raise DemoError(f"demo config {path}: {error}") from None
+        raise DemoError(f"demo config {' + '.join(map(str, layers))}: {error}") from None
     for pair in cfg.pairs:
         langs = pair.split("-")
         if len(langs) != 2 or langs[0] != "en" or not langs[1] or langs[1] == "en":
@@ -106,4 +134,9 @@ def load_config(path, overrides: Sequence[str] = ()) -> DemoConfig:
         raise DemoError(f"analysis.bilingual {cfg.analysis.bilingual!r} is not a bilingual setting of pretrain.settings")
     if not any(s.monolingual for s in cfg.pretrain.settings.values()):
         raise DemoError("pretrain.settings: the analysis needs a monolingual setting (monolingual: true)")
+    if cfg.pretrain.precision not in ("auto", "fp32", "bf16"):
+        raise DemoError(f"pretrain.precision {cfg.pretrain.precision!r}: expected auto, fp32 or bf16")
+    missing = {"bf16", "fp32"} - set(cfg.pretrain.arch)
+    if missing:
+        raise DemoError(f"pretrain.arch: give an architecture for {', '.join(sorted(missing))}")
     return cfg
