@@ -6,7 +6,10 @@ configured analyses on the contract files and write, under ``out_dir``:
 - ``retrieval/``: ``retrieval.{csv,md}``, ``retrieval_<pair>.png``;
 - ``cka/``: ``cka_<pair>_<comparison>.{csv,png}`` (layer x layer), ``cka_layers.{csv,md}``
   and ``cka_<pair>.png`` (the paper's Figure 7: same layer, and the average, per comparison),
-  ``cka_layers_<pair>.png``;
+  ``cka_layers_<pair>.png``; with ``cka.bootstrap`` resamples, ``cka_layers`` has the
+  bootstrap standard error ``cka_se`` and ``cka_bootstrap.csv`` the replicates (one row per
+  pair, comparison and layer; columns ``r0``...), every comparison of a pair resampled with
+  the same sentence indices so that differences between them can be bootstrapped too;
 - ``word_maps/``: ``<pair>_<comparison>.pt`` (one map per layer), ``word_maps.{csv,md}``,
   ``word_maps_<pair>.png``;
 - ``summary.json``: the files written, per analysis (a run with ``--only`` updates its
@@ -25,11 +28,11 @@ import numpy as np
 import torch
 
 from fairseq_ext.analysis import bli, data, plots
-from fairseq_ext.analysis.cka import cka_matrix
+from fairseq_ext.analysis.cka import bootstrap_indices, cka_matrix, same_layer_bootstrap
 from fairseq_ext.analysis.config import AnalysisConfig, Side, load_config
 from fairseq_ext.analysis.representations import encode_words, load_model, sentence_vectors
 from fairseq_ext.analysis.retrieval import retrieval_by_layer
-from fairseq_ext.analysis.tables import write_tables
+from fairseq_ext.analysis.tables import read_table, write_csv, write_tables
 from fairseq_ext.analysis.word_alignment import (
     align_words,
     contextual_word_pairs,
@@ -44,8 +47,25 @@ from fairseq_ext.transfer.model import Pretrained
 logger = logging.getLogger("fairseq_ext.analysis")
 
 
+CKA_BOOTSTRAP = "cka_bootstrap.csv"
+
+
 def _layer_names(n: int) -> List[str]:
     return [f"L{i}" for i in range(n)]
+
+
+def _replicate_columns(replicates) -> Dict[str, float]:
+    return {f"r{i}": float(v) for i, v in enumerate(replicates)}
+
+
+def read_cka_bootstrap(path) -> Dict[Tuple[str, str, str], np.ndarray]:
+    """(pair, comparison, layer) -> the bootstrap replicates of ``cka_bootstrap.csv``, in
+    resample order (the same resamples for every comparison of a pair)."""
+    out = {}
+    for row in read_table(path):
+        columns = sorted((k for k in row if k.startswith("r") and k[1:].isdigit()), key=lambda k: int(k[1:]))
+        out[row["pair"], row["comparison"], row["layer"]] = np.array([float(row[k]) for k in columns])
+    return out
 
 
 class Runner:
@@ -172,7 +192,7 @@ class Runner:
     def run_cka(self) -> None:
         cfg, out = self.cfg.cka, self.out / "cka"
         diagonal: Dict[str, Dict[str, List[float]]] = {}
-        rows = []
+        rows, bootstrap_rows = [], []
         for pair, comparison, english_side, target_side in self.cfg.selected("cka", cfg.pairs, cfg.comparisons):
             (t_path, target), (e_path, english) = self.parallel(cfg.set, pair, cfg.max_sentences)
             xs = self.sentence_vectors(english_side, e_path, english)
@@ -189,8 +209,21 @@ class Runner:
             )])
             same_layer = list(np.diag(matrix))
             diagonal.setdefault(pair, {})[comparison] = same_layer
-            rows += [{"pair": pair, "comparison": comparison, "layer": n, "cka": v, "sentences": len(target)}
-                     for n, v in zip([*names_x, "average"], [*same_layer, float(np.mean(same_layer))])]
+            layers = [*names_x[: len(same_layer)], "average"]
+            new_rows = [{"pair": pair, "comparison": comparison, "layer": n, "cka": v, "sentences": len(target)}
+                        for n, v in zip(layers, [*same_layer, float(np.mean(same_layer))])]
+            if cfg.bootstrap:
+                # the indices depend on the sentence count only: a pair's comparisons are paired
+                indices = bootstrap_indices(len(target), cfg.bootstrap, cfg.bootstrap_seed)
+                replicates = same_layer_bootstrap(
+                    list(xs[: len(same_layer)]), list(ys[: len(same_layer)]), indices, cfg.debiased, device=self.device
+                )
+                replicates = np.column_stack([replicates, replicates.mean(1)])  # the layer average's own
+                for row, column in zip(new_rows, replicates.T):
+                    row.update(cka_se=float(np.std(column, ddof=1)), resamples=cfg.bootstrap)
+                    bootstrap_rows.append({"pair": pair, "comparison": comparison, "layer": row["layer"],
+                                           **_replicate_columns(column)})
+            rows += new_rows
         for pair, by_comparison in diagonal.items():
             names = list(by_comparison)
             table = np.array([by_comparison[n] + [float(np.mean(by_comparison[n]))] for n in names]).T
@@ -200,6 +233,8 @@ class Runner:
                 plots.layer_curves(out / f"cka_layers_{pair}.png", by_comparison, f"CKA en vs {pair}, same layer", "CKA"),
             ])
         self.record("cka", write_tables(rows, out / "cka_layers"))
+        if bootstrap_rows:
+            self.record("cka", [write_csv(bootstrap_rows, out / CKA_BOOTSTRAP)])
 
     def run_word_maps(self) -> None:
         cfg, out = self.cfg.word_maps, self.out / "word_maps"

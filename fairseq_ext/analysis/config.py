@@ -117,6 +117,10 @@ class CKAConfig:
     set: str = field(default="bible_nt", metadata={"help": "parallel set whose sentences are compared"})
     max_sentences: int = field(default=10000, metadata={"help": "first N sentences"})
     debiased: bool = field(default=False, metadata={"help": "the unbiased HSIC estimator instead of the biased one"})
+    bootstrap: int = field(
+        default=200, metadata={"help": "resamples of the sentences for CKA's standard error (cka_se); 0: none"}
+    )
+    bootstrap_seed: int = field(default=1, metadata={"help": "seed of the resampling (the same for every comparison)"})
 
 
 @dataclass
