@@ -15,7 +15,7 @@ from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 CLUSTERS = ("auto", "slurm", "local")
-PRECISIONS = ("fp32", "fp16", "bf16")
+PRECISIONS = ("fp32", "fp16", "bf16", "auto")  # auto: bf16 where the node computes it natively
 
 
 class LaunchError(ValueError):

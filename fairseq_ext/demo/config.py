@@ -30,10 +30,6 @@ class PretrainSpec:
     precision: str = field(
         default="auto", metadata={"help": "fp32, bf16, or auto: bf16 where this machine computes it natively"}
     )
-    arch: Dict[str, str] = field(
-        default_factory=lambda: {"bf16": "xling_small", "fp32": "xling_tiny"},
-        metadata={"help": "model architecture per precision: bf16 cores afford a wider model in the same time"},
-    )
     gpus: int = field(default=0, metadata={"help": "GPUs per run (0: CPU runs, one core each)"})
 
 
@@ -136,7 +132,5 @@ def load_config(path, overrides: Sequence[str] = (), presets: Sequence[str] = ()
         raise DemoError("pretrain.settings: the analysis needs a monolingual setting (monolingual: true)")
     if cfg.pretrain.precision not in ("auto", "fp32", "bf16"):
         raise DemoError(f"pretrain.precision {cfg.pretrain.precision!r}: expected auto, fp32 or bf16")
-    missing = {"bf16", "fp32"} - set(cfg.pretrain.arch)
-    if missing:
-        raise DemoError(f"pretrain.arch: give an architecture for {', '.join(sorted(missing))}")
+
     return cfg

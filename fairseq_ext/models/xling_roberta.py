@@ -399,14 +399,6 @@ def xling_tiny(args):
     xling_base_architecture(args)
 
 
-@register_model_architecture("xling_roberta", "xling_small")
-def xling_small(args):
-    """xling_tiny at twice the width: what a CPU core with bf16 GEMMs (AMX) trains in the
-    time an fp32 core trains xling_tiny (see bench/README.md)."""
-    _default_dims(args, layers=8, embed_dim=128, ffn_dim=512, heads=4)
-    xling_base_architecture(args)
-
-
 @register_model_architecture("xling_roberta", "xling_medium")
 def xling_medium(args):
     """8 layers x 512 (FFN 2048, 8 heads): small but real, for a demo of the study on one GPU."""
