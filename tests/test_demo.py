@@ -17,6 +17,7 @@ import pytest
 import yaml
 from PIL import Image
 
+from fairseq_ext.transfer.table import ROW_NAMES
 from helpers import REPO
 from registry_slice import SMALL
 
@@ -136,10 +137,143 @@ def test_report_figures_exist_and_come_from_this_run(demo):
     with open(out / "en-fr" / "analysis" / "cka" / "cka_layers.csv", encoding="utf-8") as handle:
         cka = [row for row in csv.DictReader(handle) if row["layer"] == "average"]
     line = next(l for l in report.splitlines() if l.startswith("| fr monolingual |"))
-    assert line.rstrip(" |").endswith(f"{float(next(r for r in cka if r['comparison'] == 'monolingual' and r['pair'] == 'fr')['cka']):.2f}")
+    average = next(r for r in cka if r['comparison'] == 'monolingual' and r['pair'] == 'fr')
+    assert line.rstrip(" |").endswith(f"{float(average['cka']):.3f} ± {float(average['cka_se']):.3f}")
     assert "## Reading: what this run supports" in report
-    assert re.search(r"Default transfers zero-shot above the majority class \(bible_genre, fr\): [\d.]+ vs [\d.]+ → "
-                     r"\*\*(supported|contradicted|cannot tell)\*\*", report)
+    assert re.search(r"Default transfers zero-shot above the majority class \(bible_genre, fr; paper: XNLI fr 73\.6\): "
+                     r"[\d.]+ vs [\d.]+ → \*\*(supported|contradicted|cannot tell)\*\*", report)
+
+
+# ---------------------------------------------------------------- claims.json, recomputed from the run's files
+
+THRESHOLD = 3.0  # standard errors
+CKA_CLAIMS = [("bilingual", "fr", "monolingual", "fr", +1), ("monolingual", "fr", "random", "fr", +1),
+              ("bilingual", "fr", "random", "fr", +1), ("monolingual", "fr", "same_model", "en2", -1),
+              ("bilingual", "fr", "same_model", "en2", -1)]
+HURTS = [(s, "default") for s in ("wiki_cc", "no_anchors", "sep_emb", "sep_l1_3", "sep_l1_6", "sep_emb_l1_3",
+                                   "sep_emb_l1_6")] + [("sep_l1_6", "sep_l1_3"), ("sep_emb_l1_3", "sep_emb"),
+                                                       ("sep_emb_l1_6", "sep_emb_l1_3")]
+
+
+def binomial(percent, n):
+    half = 0.5 / n
+    p = min(max(percent / 100, half), 1 - half)
+    return 100 * (p * (1 - p) / n) ** 0.5
+
+
+def rule(margin):
+    return "supported" if margin >= THRESHOLD else "contradicted" if margin <= -THRESHOLD else "cannot tell"
+
+
+def csv_rows(path):
+    with open(path, encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def expected_claims(out: Path) -> dict:
+    """id -> (value, control value, SE of the difference, direction, the claim it needs
+    supported first), read from the run's files and the stated rule alone."""
+    expected = {}
+    transfer = out / "en-fr" / "transfer"
+    summaries = [json.loads(p.read_text()) for p in transfer.rglob("summary.json")]
+    settings = {s["setting"] for s in summaries}
+    for summary in summaries:
+        task, setting = summary["column"], summary["setting"]
+        point = json.loads((transfer / task / setting / summary["best_points"][0] / "result.json").read_text())
+        n = sum(1 for line in open(point["config"]["data"]["test"]["fr"], encoding="utf-8") if line.strip())
+        value, majority = 100 * summary["test"]["fr"], 100 * summary["majority_baseline"]["fr"]
+        expected[f"transfer/fr/{task}/{setting}"] = (value, majority, binomial(value, n), +1, None)
+        for worse, reference in HURTS:
+            if worse == setting and reference in settings:
+                base = 100 * read_summary(out, task, reference)["test"]["fr"]
+                expected[f"hurts/fr/{task}/{worse}-vs-{reference}"] = (
+                    value, base, (binomial(value, n) ** 2 + binomial(base, n) ** 2) ** 0.5, -1,
+                    f"transfer/fr/{task}/{reference}")
+    analysis = out / "en-fr" / "analysis"
+
+    def best(rows, comparison, score, n_column, *se_columns):
+        """(best score in %, its SE): the comparison's best layer, SEs of the columns summed."""
+        row = max((r for r in rows if r["comparison"] == comparison), key=score)
+        n = int(row[n_column])
+        return 100 * score(row), sum(binomial(100 * float(row[c]), n) ** 2 for c in se_columns) ** 0.5
+
+    def against_random(key, rows, comparison, score, n_column, *se_columns):
+        (value, se), (control, control_se) = (best(rows, c, score, n_column, *se_columns) for c in (comparison, "random"))
+        expected[key] = (value, control, (se ** 2 + control_se ** 2) ** 0.5, +1, None)
+
+    retrieval = csv_rows(analysis / "retrieval" / "retrieval.csv")
+    aligned, unaligned = "aligned_nn_to_en_p@1", "unaligned_nn_to_en_p@1"
+    against_random("retrieval/fr/bilingual-no-map", retrieval, "bilingual", lambda r: float(r[unaligned]),
+                   "test_sentences", unaligned)
+    against_random("retrieval/fr/monolingual-map", retrieval, "monolingual", lambda r: float(r[aligned]),
+                   "test_sentences", aligned)
+    against_random("retrieval/fr/monolingual-map-gain", retrieval, "monolingual",
+                   lambda r: float(r[aligned]) - float(r[unaligned]), "test_sentences", aligned, unaligned)
+    bli = csv_rows(analysis / "bli" / "bli.csv")
+    for comparison in ("monolingual", "bilingual"):
+        for space in ("contextual", "input embeddings"):
+            against_random(f"bli/fr/{comparison}/{space.replace(' ', '-')}", [r for r in bli if r["space"] == space],
+                           comparison, lambda r: float(r["aligned_csls_p@1"]), "test_words", "aligned_csls_p@1")
+        against_random(f"word_maps/fr/{comparison}", csv_rows(analysis / "word_maps" / "word_maps.csv"), comparison,
+                       lambda r: float(r["aligned_p@1"]), "pairs", "aligned_p@1")
+    cka = {(r["pair"], r["comparison"], r["layer"]): r for r in csv_rows(analysis / "cka" / "cka_layers.csv")}
+    replicates = {(r["pair"], r["comparison"], r["layer"]): np.array([float(r[f"r{i}"]) for i in range(len(r) - 3)])
+                  for r in csv_rows(analysis / "cka" / "cka_bootstrap.csv")}
+    layers = [f"L{i}" for i in range(9)] + ["average"]
+    for comparison, lang, control, control_lang, direction in CKA_CLAIMS:
+        for layer in layers:
+            a, b = (lang, comparison, layer), (control_lang, control, layer)
+            if lang == control_lang:  # the same sentences, the same resamples: the paired bootstrap
+                se = float(np.std(replicates[a] - replicates[b], ddof=1))
+            else:
+                se = (float(cka[a]["cka_se"]) ** 2 + float(cka[b]["cka_se"]) ** 2) ** 0.5
+            expected[f"cka/fr/{comparison}-vs-{control}/{layer}"] = (
+                float(cka[a]["cka"]), float(cka[b]["cka"]), se, direction, None)
+    return expected
+
+
+def test_every_verdict_of_claims_json_follows_from_the_runs_files(demo):
+    _, out, _ = demo
+    saved = json.loads((out / "claims.json").read_text(encoding="utf-8"))
+    assert saved["margin_se"] == THRESHOLD
+    records = {r["id"]: r for r in saved["claims"]}
+    assert len(records) == len(saved["claims"])
+    expected = expected_claims(out)
+    assert set(records) == set(expected)  # every claim whose inputs the run has, and no other
+    verdicts = {}
+    for key in sorted(expected, key=lambda k: expected[k][4] is not None):  # prerequisites first
+        value, control, se, direction, requires = expected[key]
+        record = records[key]
+        assert record["value"] == pytest.approx(value) and record["control_value"] == pytest.approx(control), key
+        assert record["se"] == pytest.approx(se, rel=1e-6) and record["direction"] == direction, key
+        margin = direction * (value - control) / se
+        assert record["margin_se"] == pytest.approx(margin, rel=1e-6, abs=1e-9) and record["threshold"] == THRESHOLD
+        verdicts[key] = "no transfer to compare" if requires and verdicts[requires] != "supported" else rule(margin)
+        assert record["verdict"] == verdicts[key], key
+    # the report says the same: every verdict with its two numbers, and the transfer ratio in its table
+    report = (out / "report.md").read_text(encoding="utf-8")
+    for record in records.values():
+        if not record["id"].startswith("cka/") or record["id"].endswith("/average"):
+            digits = 1 if record["unit"] == "%" else 3
+            assert (f"{record['value']:.{digits}f} vs {record['control_value']:.{digits}f} → "
+                    f"**{record['verdict']}**") in report, record["id"]
+    lines = report.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| Model | bible_genre fr"))
+    header = [c.strip() for c in lines[start].strip("|").split("|")]
+    table = {row[0]: dict(zip(header, row)) for row in
+             ([c.strip() for c in line.strip("|").split("|")] for line in lines[start + 2:] if line.startswith("| "))}
+    for task in TASKS:
+        for setting in (p.name for p in (out / "en-fr" / "transfer" / task).iterdir() if (p / "summary.json").exists()):
+            summary = read_summary(out, task, setting)
+            record = records[f"transfer/fr/{task}/{setting}"]
+            assert record["source_value"] == pytest.approx(100 * summary["dev"])
+            assert record["source_control_value"] == pytest.approx(100 * summary["majority_baseline"]["dev"])
+            gain = summary["dev"] - summary["majority_baseline"]["dev"]
+            ratio = (summary["test"]["fr"] - summary["majority_baseline"]["fr"]) / gain if gain > 0 else None
+            assert record["ratio"] == (pytest.approx(ratio) if ratio is not None else None)
+            cell = table[ROW_NAMES[setting]][f"{task} ratio"]
+            assert cell == (f"{ratio:.2f}" if ratio is not None else "–")
+        assert table["majority class"][f"{task} en dev"] == f"{100 * summary['majority_baseline']['dev']:.1f}"
 
 
 def test_a_rerun_reuses_everything_and_a_lost_result_is_redone(demo):

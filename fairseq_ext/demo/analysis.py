@@ -39,12 +39,13 @@ def analysis_config(cfg: DemoConfig, pair: str, runs: List[PretrainRun], data_di
             {"pair": "en2", "name": "same_model", "english": english, "target": english},
             {"pair": "en2", "name": "random", "english": english, "target": f"random:{mono['en']}:en"},
         ],
+        # the random encoder under the same map: the control of the alignment claims (demo.claims)
         "bli": {
-            "pairs": [lang], "comparisons": ["monolingual", "bilingual"], "resplit": True,
+            "pairs": [lang], "comparisons": ["monolingual", "bilingual", "random"], "resplit": True,
             "text": {code: str(data_dir / "text" / "bible" / f"{code}.train") for code in ("en", lang)},
         },
         "retrieval": {"pairs": [lang]},
-        "word_maps": {"pairs": [lang], "comparisons": ["monolingual", "bilingual"]},
+        "word_maps": {"pairs": [lang], "comparisons": ["monolingual", "bilingual", "random"]},
     }
 
 

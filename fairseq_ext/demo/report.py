@@ -1,12 +1,12 @@
 """The demo's report: ``OUT/report.md`` and ``OUT/report.html`` (the same content; figures
-are PNG files next to the results they plot, linked by relative paths).
+are PNG files next to the results they plot, linked by relative paths), and
+``OUT/claims.json``.
 
 Every number is read from files the run wrote (pretraining logs, transfer summaries and
-tables, analysis tables); the paper's come from ``fairseq_ext.demo.paper``. The reading
-at the end is computed from those numbers: each claim says whether this run supports it,
-contradicts it, or cannot tell (a difference within twice its standard error)."""
+tables, analysis tables; ``fairseq_ext.demo.results``); the paper's come from
+``fairseq_ext.demo.paper``. The reading at the end is ``fairseq_ext.demo.claims``: each
+claim decided against its control, the same records as ``claims.json``."""
 
-import csv
 import html
 import json
 import math
@@ -14,15 +14,17 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from fairseq_ext import files
+from fairseq_ext.demo.claims import RULE, Claim, pair_claims, transfer_id, write_claims
 from fairseq_ext.demo.config import DemoConfig
 from fairseq_ext.demo.paper import TABLE1
+from fairseq_ext.demo.results import AnalysisResults, TransferResults, ordered_settings, read_analysis, read_transfer
 from fairseq_ext.transfer.table import MAJORITY, ROW_NAMES
 from slurm.runs import read_log
 
-REPORT_MD, REPORT_HTML = "report.md", "report.html"
+REPORT_MD, REPORT_HTML, CLAIMS = "report.md", "report.html", "claims.json"
 
 
 # ------------------------------------------------------------------ document blocks
@@ -119,71 +121,13 @@ def to_html(blocks, title: str) -> str:
     return "\n".join(out) + "\n"
 
 
-# ------------------------------------------------------------------ reading results
-
-
-def read_csv(path: Path) -> List[Dict[str, str]]:
-    with open(path, encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def _number(text) -> Optional[float]:
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return None
+# ------------------------------------------------------------------ numbers
 
 
 def _fmt(value: Optional[float], digits: int = 1, signed: bool = False) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
-
-
-def _lines(path: Path) -> int:
-    with open(path, encoding="utf-8") as handle:
-        return sum(1 for line in handle if line.strip())
-
-
-@dataclass
-class TransferResults:
-    """One pair's transfer results, in percent: setting -> task -> score."""
-
-    test: Dict[str, Dict[str, float]]
-    dev: Dict[str, Dict[str, float]]
-    majority: Dict[str, float]  # task -> majority-class accuracy on the target test set
-    test_size: Dict[str, int]  # task -> target test examples
-
-
-def read_transfer(root: Path, lang: str) -> TransferResults:
-    results = TransferResults({}, {}, {}, {})
-    for path in sorted(root.rglob("summary.json")):
-        summary = json.loads(path.read_text(encoding="utf-8"))
-        task, setting = summary["column"], summary["setting"]
-        if lang not in summary["test"]:
-            continue
-        results.test.setdefault(setting, {})[task] = 100 * summary["test"][lang]
-        results.dev.setdefault(setting, {})[task] = 100 * summary["dev"]
-        if "majority_baseline" in summary:
-            results.majority[task] = 100 * summary["majority_baseline"][lang]
-        point = path.parent / summary["best_points"][0] / "result.json"
-        config = json.loads(point.read_text(encoding="utf-8"))["config"]
-        results.test_size[task] = _lines(Path(config["data"]["test"][lang]))
-    return results
-
-
-def standard_error(p: float, n: int) -> float:
-    """Of an accuracy p (percent) on n examples, in percent."""
-    p = min(max(p / 100, 1e-6), 1 - 1e-6)
-    return 100 * math.sqrt(p * (1 - p) / max(n, 1))
-
-
-def verdict(difference: float, noise: float, expected_sign: int) -> str:
-    """'supported' when the difference has the expected sign and exceeds twice its
-    standard error, 'contradicted' when it is that large the other way, else 'cannot tell'."""
-    if abs(difference) <= 2 * noise:
-        return "cannot tell"
-    return "supported" if difference * expected_sign > 0 else "contradicted"
 
 
 # ------------------------------------------------------------------ report sections
@@ -224,14 +168,14 @@ def pretraining_section(cfg: DemoConfig, pair: str) -> list:
     ]
 
 
-def transfer_section(cfg: DemoConfig, pair: str, lang: str, transfer: TransferResults) -> list:
-    tasks = [t for t in cfg.transfer.tasks if any(t in row for row in transfer.test.values())]
+def transfer_section(cfg: DemoConfig, pair: str, lang: str, transfer: TransferResults, claims: Dict[str, Claim]) -> list:
+    tasks = [t for t in cfg.transfer.tasks if t in transfer.tasks()]
     if not tasks:
         return []
-    settings = [s for s in ROW_NAMES if s in transfer.test] + sorted(s for s in transfer.test if s not in ROW_NAMES)
+    settings = ordered_settings(transfer.test)
     header = ["Model"]
     for task in tasks:
-        header += [f"{task} {lang}", f"{task} Δ", f"{task} en dev"]
+        header += [f"{task} {lang}", f"{task} Δ", f"{task} en dev", f"{task} ratio"]
     header += [f"paper XNLI {lang}", "paper XNLI Δ", f"paper NER {lang}", f"paper LAS {lang}"]
     rows = []
     for setting in settings:
@@ -240,21 +184,28 @@ def transfer_section(cfg: DemoConfig, pair: str, lang: str, transfer: TransferRe
         for task in tasks:
             mine, base = transfer.test[setting].get(task), transfer.test.get("default", {}).get(task)
             delta = mine - base if mine is not None and base is not None else None
-            row += [_fmt(mine), _fmt(delta, signed=True), _fmt(transfer.dev[setting].get(task))]
+            claim = claims.get(transfer_id(lang, task, setting))
+            row += [_fmt(mine), _fmt(delta, signed=True), _fmt(transfer.dev[setting].get(task)),
+                    _fmt(claim and claim.ratio, 2)]
         paper = TABLE1.get(name)
         row += ([_fmt(paper["XNLI"][lang]), _fmt(paper["XNLI"]["Δ"], signed=True), _fmt(paper["NER"][lang]),
                  _fmt(paper["Parsing"][lang])] if paper else ["", "", "", ""])
         rows.append(row)
-    majority = [MAJORITY] + [c for t in tasks for c in (_fmt(transfer.majority.get(t)), "", "")] + ["", "", "", ""]
+    majority = [MAJORITY] + [c for t in tasks for c in (_fmt(transfer.majority.get(t)), "",
+                                                           _fmt(transfer.dev_majority.get(t)), "")] + ["", "", "", ""]
     rows.append(majority)
     table_md = cfg.out / pair / "transfer" / "table1.md"
     blocks = [
         Heading(3, "Zero-shot transfer (Table 1 analogue)"),
         Paragraph(
-            f"Fine-tuned on English, tested on {lang} (accuracy, %; Δ: difference from Default). The stand-in tasks "
+            f"Fine-tuned on English, tested on {lang} (accuracy, %; Δ: difference from Default; en dev: the same "
+            f"model on the English dev set). The stand-in tasks "
             f"use real labels: the genre of a Bible book for a verse (`bible_genre`) and the LibreOffice module of a "
             f"help paragraph (`libreoffice_module`); test texts are held out of pretraining. Each score averages the "
-            f"two grid points best on English dev (the paper's protocol). Test sets: "
+            f"two grid points best on English dev (the paper's protocol). ratio: the transfer ratio "
+            f"({lang} − majority) / (en dev − its majority), the share of the model's English gain over the majority "
+            f"class that reaches {lang} (empty where English is not above its majority class; a description with no "
+            f"error bar of its own, noisy when the English gain is small). Test sets: "
             + ", ".join(f"{t} {transfer.test_size.get(t, 0)} examples" for t in tasks)
             + f". The paper's columns are its Table 1 for {lang} (XNLI, NER, parsing on real benchmarks; "
             f"XNLI Δ is its 3-language average). Also in `{_relative(table_md, cfg.out).as_posix()}`."
@@ -291,123 +242,138 @@ def transfer_figure(cfg, pair, lang, tasks, settings, transfer: TransferResults)
     return path
 
 
-def _best(rows: Sequence[dict], key: str) -> Optional[dict]:
-    scored = [r for r in rows if _number(r.get(key)) is not None]
-    return max(scored, key=lambda r: float(r[key])) if scored else None
+def _side_by_side(rows: Sequence[Dict[str, str]], key: Callable[[dict], Tuple[str, ...]], key_header: List[str],
+                  cells: Sequence[Tuple[str, Callable[[dict], str]]]) -> Table:
+    """One line per ``key`` (e.g. a layer), each comparison's ``cells`` beside the others'
+    (the random encoder's next to the models')."""
+    comparisons = list(dict.fromkeys(r["comparison"] for r in rows))
+    lines: Dict[Tuple[str, ...], Dict[str, dict]] = {}
+    for row in rows:
+        lines.setdefault(key(row), {})[row["comparison"]] = row
+    header = key_header + [f"{c} {name}" for c in comparisons for name, _ in cells]
+    body = [[*k, *(cell(by[c]) if c in by else "" for c in comparisons for _, cell in cells)] for k, by in lines.items()]
+    return Table(header, body)
 
 
-def analysis_section(cfg: DemoConfig, pair: str, lang: str) -> list:
-    root = cfg.out / pair / "analysis"
-    if not (root / "summary.json").exists():
+def _percent(column: str) -> Callable[[dict], str]:
+    return lambda row: _fmt(100 * float(row[column]))
+
+
+def analysis_section(cfg: DemoConfig, lang: str, analysis: AnalysisResults) -> list:
+    if not analysis.figures:
         return []
-    blocks = [Heading(3, "Alignment and similarity (Section 5)")]
-    figures = json.loads((root / "summary.json").read_text(encoding="utf-8"))
+    blocks = [Heading(3, "Alignment and similarity (Section 5)"),
+              Paragraph("Each table puts the random encoder (an untrained encoder of the same architecture on the "
+                        f"{lang} side, under the same map) beside the trained models: it is the control of the "
+                        "alignment claims below.")]
 
-    def figs(analysis):
+    def figs(name):
         return [Figure(_relative(Path(p), cfg.out), Path(p).stem.replace("_", " "))
-                for p in figures.get(analysis, []) if p.endswith(".png")]
+                for p in analysis.figures.get(name, []) if p.endswith(".png")]
 
-    if (root / "bli" / "bli.csv").exists():
-        rows = []
-        for r in read_csv(root / "bli" / "bli.csv"):
-            rows.append([r["comparison"], r["space"], r["layer"] and f"L{r['layer']}", r["test_words"],
-                         _fmt(100 * float(r["aligned_csls_p@1"])), _fmt(100 * float(r["unaligned_csls_p@1"]))])
-        blocks += [Paragraph(f"**Word translation** en→{lang} (P@1 %, CSLS) on a held-out dictionary, after an "
-                             "orthogonal map learned on a seed dictionary (aligned) and without one (unaligned); "
-                             "input embeddings use single-subword words only."),
-                   Table(["comparison", "space", "layer", "test words", "aligned P@1", "unaligned P@1"], rows),
-                   *figs("bli")]
-    if (root / "retrieval" / "retrieval.csv").exists():
-        rows = [[r["comparison"], f"L{r['layer']}", _fmt(100 * float(r["aligned_nn_to_en_p@1"])),
-                 _fmt(100 * float(r["unaligned_nn_to_en_p@1"]))] for r in read_csv(root / "retrieval" / "retrieval.csv")]
-        blocks += [Paragraph(f"**Sentence retrieval** {lang}→en (P@1 %, mean-pooled layers, held-out Bible verses), "
-                             "with a map learned on separate parallel verses and without."),
-                   Table(["comparison", "layer", "with map", "no map"], rows), *figs("retrieval")]
-    if (root / "cka" / "cka_layers.csv").exists():
+    def layer(row):
+        return (row["layer"] and f"L{row['layer']}",)
+
+    if analysis.bli:
+        method = "csls" if "aligned_csls_p@1" in analysis.bli[0] else "nn"
+        table = _side_by_side(analysis.bli, lambda r: (r["space"], *layer(r)), ["space", "layer"],
+                              [("aligned", _percent(f"aligned_{method}_p@1")),
+                               ("unaligned", _percent(f"unaligned_{method}_p@1")), ("words", lambda r: r["test_words"])])
+        blocks += [Paragraph(f"**Word translation** en→{lang} (P@1 %, {method.upper()}) on a held-out dictionary, after "
+                             "an orthogonal map learned on a seed dictionary (aligned) and without one (unaligned); "
+                             "input embeddings use single-subword words only; words: test words found in both spaces."),
+                   table, *figs("bli")]
+    if analysis.retrieval:
+        method = "nn" if "aligned_nn_to_en_p@1" in analysis.retrieval[0] else "csls"
+        table = _side_by_side(analysis.retrieval, layer, ["layer"], [("map", _percent(f"aligned_{method}_to_en_p@1")),
+                                                                      ("no map", _percent(f"unaligned_{method}_to_en_p@1"))])
+        sizes = sorted({r["test_sentences"] for r in analysis.retrieval})
+        blocks += [Paragraph(f"**Sentence retrieval** {lang}→en (P@1 %, mean-pooled layers, {', '.join(sizes)} held-out "
+                             "Bible verses), with a map learned on separate parallel verses and without."),
+                   table, *figs("retrieval")]
+    if analysis.cka:
         table: Dict[str, Dict[str, str]] = {}
         layers: List[str] = []
-        for r in read_csv(root / "cka" / "cka_layers.csv"):
-            table.setdefault(f"{r['pair']} {r['comparison']}", {})[r["layer"]] = _fmt(float(r["cka"]), 2)
+        for r in analysis.cka:
+            se = f" ± {float(r['cka_se']):.3f}" if r.get("cka_se", "") != "" else ""
+            table.setdefault(f"{r['pair']} {r['comparison']}", {})[r["layer"]] = f"{float(r['cka']):.3f}{se}"
             layers += [r["layer"]] if r["layer"] not in layers else []
+        resamples = sorted({r["resamples"] for r in analysis.cka if r.get("resamples")})
+        error = (f" ± one bootstrap standard error ({', '.join(resamples)} resamples of the sentences)"
+                 if resamples else "")
         blocks += [Paragraph("**Linear CKA** between English and the other side's sentence representations, "
-                             "same layer (L0: embeddings). en2 is English′, a second English translation of the verses."),
+                             f"same layer (L0: embeddings){error}. en2 is English′, a second English translation of "
+                             "the verses."),
                    Table(["comparison", *layers], [[name, *(row.get(l, "") for l in layers)] for name, row in table.items()]),
                    *figs("cka")]
-    if (root / "word_maps" / "word_maps.csv").exists():
-        rows = [[r["comparison"], f"L{r['layer']}", r["pairs"], _fmt(100 * float(r["aligned_p@1"])),
-                 _fmt(100 * float(r["unaligned_p@1"]))] for r in read_csv(root / "word_maps" / "word_maps.csv")]
+    if analysis.word_maps:
+        table = _side_by_side(analysis.word_maps, layer, ["layer"],
+                              [("map", _percent("aligned_p@1")), ("no map", _percent("unaligned_p@1")),
+                               ("pairs", lambda r: r["pairs"])])
         blocks += [Paragraph(f"**Contextual word maps** (eflomal-aligned word pairs of parallel verses): P@1 % of "
-                             f"finding a {lang} word's English partner among the held-out linked words, per layer."),
-                   Table(["comparison", "layer", "test pairs", "with map", "no map"], rows), *figs("word_maps")]
+                             f"finding a {lang} word's English partner among the held-out linked words, per layer "
+                             "(pairs: test pairs)."),
+                   table, *figs("word_maps")]
     return blocks
 
 
-def reading(cfg: DemoConfig, pair: str, lang: str, transfer: TransferResults) -> List[str]:
-    """The paper's claims, each checked against this run's numbers."""
+# ------------------------------------------------------------------ the reading: claims in words
+
+
+def _value(claim: Claim, value: Optional[float], signed: bool = False) -> str:
+    return _fmt(value, 1 if claim.unit == "%" else 3, signed)
+
+
+def _details(claim: Claim) -> List[str]:
+    unit = " points" if claim.unit == "%" else ""
+    details = [f"vs {claim.control}"]
+    if claim.difference is not None:
+        details.append(f"{_value(claim, claim.difference, True)}"
+                       + (f" ± {_value(claim, claim.se)}" if claim.se is not None else "") + unit
+                       + (f", margin {claim.margin_se:+.1f} SE" if claim.margin_se is not None else ""))
+    if claim.value_layer:
+        details.append(f"layers {claim.value_layer} / {claim.control_layer or '–'}")
+    if claim.source_value is not None:
+        details.append(f"English dev {_value(claim, claim.source_value)}, its majority class "
+                       f"{_value(claim, claim.source_control_value)}, transfer ratio "
+                       + (f"{claim.ratio:.2f}" if claim.ratio is not None else "– (English not above its majority)"))
+    return details
+
+
+def bullet(claim: Claim) -> str:
+    where = claim.where + (f"; paper: {claim.paper}" if claim.paper else "")
+    if claim.control_value is None:
+        return (f"{claim.text} ({where}): {_value(claim, claim.value)}, no {claim.control} row to compare "
+                f"→ **{claim.verdict}**")
+    return (f"{claim.text} ({where}): {_value(claim, claim.value)} vs {_value(claim, claim.control_value)} → "
+            f"**{claim.verdict}** ({'; '.join(_details(claim))})")
+
+
+def reading(claims: Sequence[Claim]) -> List[str]:
+    """One bullet per claim; a CKA comparison's layers share the bullet of its layer average."""
+    groups: Dict[str, List[Claim]] = {}
+    for claim in claims:
+        groups.setdefault(claim.group, []).append(claim)
     items = []
-    test = transfer.test
-
-    def noise(task, *scores):
-        n = transfer.test_size.get(task, 0)
-        return math.sqrt(sum(standard_error(s, n) ** 2 for s in scores))
-
-    def compare(claim, a, b, task, expected_sign):
-        if a not in test or b not in test or task not in test[a] or task not in test[b]:
-            return
-        x, y = test[a][task], test[b][task]
-        items.append(f"{claim} ({task}, {lang}): {ROW_NAMES.get(a, a)} {x:.1f} vs {ROW_NAMES.get(b, b)} {y:.1f} → "
-                     f"**{verdict(x - y, noise(task, x, y), expected_sign)}**")
-
-    for task in cfg.transfer.tasks:
-        if "default" in test and task in test["default"] and task in transfer.majority:
-            x, m = test["default"][task], transfer.majority[task]
-            items.append(f"Default transfers zero-shot above the majority class ({task}, {lang}): {x:.1f} vs {m:.1f} → "
-                         f"**{verdict(x - m, noise(task, x), 1)}**")
-        compare("Sharing fewer layers hurts transfer (paper: Sep Emb + L1-3 below Sep Emb)", "sep_emb", "sep_emb_l1_3", task, 1)
-        compare("Language-specific lower layers hurt (paper: Sep L1-3 below Default)", "default", "sep_l1_3", task, 1)
-        compare("Separate embeddings hurt (paper: Sep Emb below Default)", "default", "sep_emb", task, 1)
-        compare("Anchors help (paper: No anchors 1.1 XNLI points below Default)", "default", "no_anchors", task, 1)
-        compare("A domain mismatch lowers transfer (paper: Wiki-CC 1.4 XNLI points below Default)", "default", "wiki_cc", task, 1)
-
-    def map_gain(table, keep, metric, count, claim):
-        """Claim: the map lifts ``metric`` (aligned_ vs unaligned_) at the table's best layer."""
-        if not table.exists():
-            return
-        best = _best([r for r in read_csv(table) if keep(r)], f"aligned_{metric}")
-        if best is not None:
-            a, u, n = 100 * float(best[f"aligned_{metric}"]), 100 * float(best[f"unaligned_{metric}"]), int(best[count])
-            items.append(claim.format(layer=best["layer"], a=a, u=u, n=n)
-                         + f" → **{verdict(a - u, math.hypot(standard_error(a, n), standard_error(u, n)), 1)}**")
-
-    root = cfg.out / pair / "analysis"
-    map_gain(root / "bli" / "bli.csv", lambda r: r["comparison"] == "monolingual" and r["space"] == "contextual",
-             "csls_p@1", "test_words",
-             "Independently trained monolingual models align by an orthogonal map (word translation, best layer "
-             "L{layer}): P@1 {a:.1f} aligned vs {u:.1f} unaligned on {n} words")
-    map_gain(root / "retrieval" / "retrieval.csv", lambda r: r["comparison"] == "monolingual",
-             "nn_to_en_p@1", "test_sentences",
-             "Sentences of monolingual models align too (retrieval, best layer L{layer}): P@1 {a:.1f} with "
-             "a map vs {u:.1f} without, {n} verses")
-    if (root / "cka" / "cka_layers.csv").exists():
-        average = {r["comparison"]: float(r["cka"]) for r in read_csv(root / "cka" / "cka_layers.csv")
-                   if r["pair"] == lang and r["layer"] == "average"}
-        if {"bilingual", "monolingual", "random"} <= set(average):
-            b, m, r = average["bilingual"], average["monolingual"], average["random"]
-            holds = b >= m > r
-            items.append(f"CKA: bilingual ≥ monolingual > random (paper: bilingual only slightly above monolingual), "
-                         f"layer average {b:.2f} / {m:.2f} / {r:.2f} → **{'supported' if holds else 'not supported'}** "
-                         "(no error bar: one seed)")
+    for members in groups.values():
+        head = next((c for c in members if c.id.endswith("/average")), members[0])
+        layers = [c for c in members if c is not head]
+        items.append(bullet(head) + ("; per layer: " + ", ".join(
+            f"{c.id.rsplit('/', 1)[1]} {c.verdict}" + (f" ({c.margin_se:+.1f} SE)" if c.margin_se is not None else "")
+            for c in layers) if layers else ""))
     return items
 
 
-CANNOT_SHOW = [
-    "The paper's benchmarks (XNLI, WikiAnn NER, UD parsing) are not installable offline; the stand-in tasks "
-    "have real labels but are easier and smaller, so absolute scores are not comparable with the paper's.",
-    "Effect sizes at the paper's scale: the demo's models have 64 dimensions and see a few million subwords "
-    "(the paper: 768 dimensions, about 3 days on 8 V100s), one seed each, so small differences are noise.",
-    "Rows the default demo leaves out (Default anchors, Extra anchors, Sep L1-6, Sep Emb + L1-6) and language "
-    "distance (run `make demo PAIRS=all`).",
-]
+def cannot_show(settings_run: Sequence[str]) -> List[str]:
+    missing = [name for setting, name in ROW_NAMES.items() if setting not in settings_run]
+    return [
+        "The paper's benchmarks (XNLI, WikiAnn NER, UD parsing) are not installable offline; the stand-in tasks "
+        "have real labels but are easier and smaller, so absolute scores are not comparable with the paper's.",
+        "Effect sizes at the paper's scale: the demo's models have 64 dimensions and see a few million subwords "
+        "(the paper: 768 dimensions, about 3 days on 8 V100s), one seed each, so small differences are noise.",
+        (f"Table 1's rows this run left out ({', '.join(missing)}; `make demo DEMO_PRESET=full` runs them) and "
+         if missing else "") + "language distance (run `make demo PAIRS=all`).",
+    ]
 
 
 def write_report(cfg: DemoConfig, timings: Dict[str, dict]) -> List[Path]:
@@ -425,25 +391,29 @@ def write_report(cfg: DemoConfig, timings: Dict[str, dict]) -> List[Path]:
                    Table(["stage", "wall time (min)"],
                          [[name, f"{t['seconds'] / 60:.1f}"] for name, t in timings.items()] + [["total", f"{total / 60:.1f}"]]),
                    Paragraph(f"On {os.cpu_count()} CPU cores, {cfg.workers} processes at a time, one core each.")]
-    claims = []
+    claims: List[Claim] = []
+    settings_run: List[str] = []
     for pair in pairs:
         lang = cfg.langs(pair)[1]
-        transfer = read_transfer(out / pair / "transfer", lang) if (out / pair / "transfer").exists() else TransferResults({}, {}, {}, {})
+        transfer = read_transfer(out / pair / "transfer", lang)
+        analysis = read_analysis(out / pair / "analysis")
+        pair_list = pair_claims(pair, lang, transfer, analysis)  # the tables and the reading share them
+        claims += pair_list
+        settings_run += transfer.test
         blocks += [Heading(2, f"{pair}")]
         blocks += pretraining_section(cfg, pair)
-        blocks += transfer_section(cfg, pair, lang, transfer)
-        blocks += analysis_section(cfg, pair, lang)
-        claims += reading(cfg, pair, lang, transfer)
+        blocks += transfer_section(cfg, pair, lang, transfer, {c.id: c for c in pair_list})
+        blocks += analysis_section(cfg, lang, analysis)
     blocks += [
         Heading(2, "Reading: what this run supports"),
-        Paragraph("Each claim of the paper, checked on this run's numbers: **supported** / **contradicted** when the "
-                  "difference exceeds twice its standard error (binomial, from the test-set size), **cannot tell** "
-                  "otherwise."),
-        Bullets(claims or ["No results yet: run the demo's stages first."]),
+        Paragraph("Each claim of the paper, decided on this run's numbers against its control. " + RULE
+                  + f" The same records, with every number, are in `{CLAIMS}`."),
+        Bullets(reading(claims) or ["No results yet: run the demo's stages first."]),
         Heading(2, "What this run cannot show"),
-        Bullets(CANNOT_SHOW),
+        Bullets(cannot_show(settings_run)),
     ]
-    md, page = out / REPORT_MD, out / REPORT_HTML
+    md, page, claims_path = out / REPORT_MD, out / REPORT_HTML, out / CLAIMS
     files.write_text(md, to_markdown(blocks))
     files.write_text(page, to_html(blocks, "xling demo report"))
-    return [md, page]
+    write_claims(claims_path, claims)
+    return [md, page, claims_path]

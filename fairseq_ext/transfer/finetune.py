@@ -274,6 +274,13 @@ def majority_baseline(train_examples, evaluated: Dict[str, list]) -> Dict[str, f
     }
 
 
+def target_test_sizes(result: dict, langs: Sequence[str]) -> Dict[str, int]:
+    """Examples in the test set of each of ``langs`` that ``result`` (a result.json) was
+    scored on, read again through its config: the n of its scores' standard errors."""
+    data = config_from_dict(result["config"]).data
+    return {lang: len(read_split(data, data.test[lang], lang)) for lang in langs}
+
+
 def load_finetuned(run_dir) -> Tuple[TransferModel, Pretrained, TransferConfig]:
     """A finished run's model (its best epoch), e.g. to predict or to analyse it."""
     run_dir = Path(run_dir)
