@@ -8,12 +8,16 @@
 3. ``fairseq-preprocess --only-source --srcdict dict.txt --workers N`` binarizes each
    language into ``DATA/<lang>/{train,valid,test}.{bin,idx}``.
 4. The models are copied into the folder and ``vocab.json`` says how text becomes ids.
+
+A failed write (a full disk) names the file it was writing and removes the unfinished
+folder; the stage runner leaves the previous output in place.
 """
 
 import json
 import logging
 import shutil
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -69,10 +73,21 @@ def _chunks(path: Path, size: int, prefix: str) -> Iterator[tuple]:
             yield lines, prefix
 
 
+@contextmanager
+def writing(path: Path):
+    """An OSError without a file name (a failed write: a full disk) gets ``path``."""
+    try:
+        yield
+    except OSError as error:
+        if error.filename:
+            raise
+        raise OSError(error.errno, error.strerror or str(error), str(path)) from error
+
+
 def encode_file(src: Path, dest: Path, model: Path, prefix: str, workers: int, chunk_lines: int) -> Counter:
     """Write the pieces of every line of ``src`` to ``dest``; returns the piece counts."""
     counts = Counter()
-    with pool(workers, _load_processor, (str(model),)) as workers_pool, open(dest, "w", encoding="utf-8") as f:
+    with writing(dest), pool(workers, _load_processor, (str(model),)) as workers_pool, open(dest, "w", encoding="utf-8") as f:
         chunks = workers_pool.imap(_encode_chunk, _chunks(src, chunk_lines, prefix))
         for lines, chunk_counts in tqdm(chunks, desc=f"encode {src.name}", unit=" chunks", disable=None):
             f.writelines(lines)
@@ -105,6 +120,14 @@ def fairseq_binarize(dict_path: Path, prefixes: Dict[str, Path], destdir: Path, 
 
 
 def build_data_folder(folder: DataFolder, dest: Path, workers: int, chunk_lines: int) -> dict:
+    try:
+        return _build_data_folder(folder, dest, workers, chunk_lines)
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)  # on a full disk, what it wrote is in the way
+        raise
+
+
+def _build_data_folder(folder: DataFolder, dest: Path, workers: int, chunk_lines: int) -> dict:
     dest.mkdir(parents=True)
     pieces_dir = dest / "pieces"
     pieces_dir.mkdir()
@@ -120,28 +143,30 @@ def build_data_folder(folder: DataFolder, dest: Path, workers: int, chunk_lines:
             report[f"{lang}.{split}"] = {"pieces": sum(counts.values())}
 
     symbols = dictionary_symbols(folder.models, folder.piece_prefix)
-    with open(dest / "dict.txt", "w", encoding="utf-8") as f:
+    with writing(dest / "dict.txt"), open(dest / "dict.txt", "w", encoding="utf-8") as f:
         f.writelines(f"{s} {train_counts.get(s, 0)}\n" for s in symbols)
     in_dict = set(symbols)
     unknown = sum(n for piece, n in train_counts.items() if piece not in in_dict)
 
     for lang in folder.langs:
-        fairseq_binarize(
-            dest / "dict.txt", {split: pieces_dir / f"{lang}.{split}" for split in SPLITS}, dest / lang, workers
-        )
+        with writing(dest / lang):
+            fairseq_binarize(
+                dest / "dict.txt", {split: pieces_dir / f"{lang}.{split}" for split in SPLITS}, dest / lang, workers
+            )
     shutil.rmtree(pieces_dir)
 
     names = folder.model_names()
     for lang in folder.langs:
         shutil.copyfile(folder.models[lang], dest / names[lang])
-    (dest / "vocab.json").write_text(
-        json.dumps(
-            {"setting": folder.setting, "langs": folder.langs, "sentencepiece": names, "piece_prefix": folder.piece_prefix},
-            indent=1,
+    with writing(dest / "vocab.json"):
+        (dest / "vocab.json").write_text(
+            json.dumps(
+                {"setting": folder.setting, "langs": folder.langs, "sentencepiece": names, "piece_prefix": folder.piece_prefix},
+                indent=1,
+            )
+            + "\n",
+            encoding="utf-8",
         )
-        + "\n",
-        encoding="utf-8",
-    )
     report["dict_size"] = len(symbols)
     report["train_pieces_not_in_dict"] = unknown
     return report

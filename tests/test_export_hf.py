@@ -288,6 +288,19 @@ def test_bad_input_fails_clearly_and_writes_nothing(exports, data_folders, tmp_p
         export(exported["checkpoint"], exported["out"])
 
 
+def test_a_full_disk_fails_naming_the_output_and_writes_nothing(exports, tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], check=True)  # tests run as root
+    try:
+        out = disk / "model"
+        with pytest.raises(OSError, match=rf"{out}: writing the export failed .*No space left on device"):
+            export(exports["sep_emb"]["checkpoint"], out)
+        assert list(disk.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
 def test_the_check_fails_on_wrong_weights(exports, tmp_path, monkeypatch):
     """A mapping mistake (here: Russian's lower layers in the wrong order) is caught by the
     built-in comparison with fairseq, and nothing is written."""

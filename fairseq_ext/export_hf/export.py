@@ -8,9 +8,11 @@ Layout of the output folder ``OUT``:
   (see ``weights``) and tokenizer (see ``tokenizer``).
 
 Everything is written under a temporary name next to ``OUT`` and renamed once every
-folder has passed the check, so a failure leaves no partial output.
+folder has passed the check, so a failure leaves no partial output. A failed write (a full
+disk) is an OSError that names ``OUT``.
 """
 
+import errno
 import json
 import os
 import shutil
@@ -19,12 +21,16 @@ from pathlib import Path
 from typing import Dict, Optional
 
 from fairseq import checkpoint_utils
+from safetensors import SafetensorError
 from transformers import XLMRobertaForMaskedLM
 
 from fairseq_ext.export_hf.check import TOLERANCE, ExportCheckError, check_folder, sample_sentences
 from fairseq_ext.export_hf.tokenizer import aligned_sentencepiece, hf_tokenizer
 from fairseq_ext.export_hf.weights import XlingCheckpoint, max_tokens
 from fairseq_ext.vocab import Vocabulary
+
+# a write that found no room (safetensors raises its own SafetensorError for these)
+WRITE_FAILURES = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
 def export(
@@ -88,8 +94,10 @@ def export(
             write_model_card(folder, ckpt, vocab, data_dir, langs, difference, check_split, check_sentences)
             results[name or "all"] = difference
         os.rename(staging, out)
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(error, SafetensorError) or getattr(error, "errno", None) in WRITE_FAILURES:
+            raise OSError(f"{out}: writing the export failed ({error}); nothing was written") from error
         raise
     return results
 
