@@ -6,8 +6,10 @@ nodes (to refuse impossible requests early) and the state of jobs. States come f
 ``slurm/local_cluster.sh``) work too.
 """
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -23,6 +25,9 @@ from slurm.config import CLUSTERS, LaunchError, Resources
 REPO = Path(__file__).resolve().parents[1]
 
 # SLURM job states in which a job may still run (or run again)
+# how long stopped local jobs get to end before they are killed
+STOP_GRACE_S = 10.0
+
 ACTIVE_STATES = {
     "PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
     "RESIZING", "SUSPENDED", "SIGNALING", "STAGE_OUT", "STOPPED", "RESV_DEL_HOLD",
@@ -173,3 +178,41 @@ def wait_until_ended(job_ids: Iterable[str], timeout_s: float, poll_s: float = 2
         if time.monotonic() > deadline:
             raise TimeoutError(f"jobs still active after {timeout_s:.0f} s: {last}")
         time.sleep(poll_s)
+
+
+def _descendants(pid: int) -> List[int]:
+    """Processes started by ``pid``, recursively, from Linux's /proc (none where it is absent)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # "pid (command) state ppid ...": the command may hold spaces and parentheses
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):  # the process ended meanwhile
+            continue
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def stop_local_jobs(jobs, grace_s: float = STOP_GRACE_S) -> None:
+    """Stop submitit local jobs and return once they have ended.
+
+    submitit's ``cancel`` sends SIGINT to a job's controller, which sends it on to the
+    tasks (fairseq stops in KeyboardInterrupt) and kills them a second later. A job still
+    there after ``grace_s`` is killed with its tasks.
+    """
+    for job in jobs:
+        job.cancel(check=False)
+    deadline = time.monotonic() + grace_s
+    while not all(job.done() for job in jobs) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for job in jobs:
+        if not job.done():
+            controller = int(job.job_id)  # a local job's id is its controller's pid
+            for pid in [*_descendants(controller), controller]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            job.wait()

@@ -5,7 +5,9 @@
   job array; then a table of job ids and states. Rerunning it submits only what is left.
 - ``status``: state, attempts, updates and the last training loss per language of each run.
 
-Bad options fail before anything is submitted, with a message that names them.
+Bad options fail before anything is submitted, with a message that names them. Ctrl-C or
+SIGTERM stops a run on this machine (the local executor) and its job; rerunning the
+command resumes it. Jobs on SLURM are the cluster's and go on.
 """
 
 import argparse
@@ -16,6 +18,7 @@ from typing import List, Sequence
 
 from tabulate import tabulate
 
+from fairseq_ext.interrupts import Interrupted, stop_on_signals
 from slurm.cluster import check_resources, choose_cluster, node_size, queue_states, wait_until_ended
 from slurm.config import PRECISIONS, LaunchError, Resources, add_resource_options, load_grid, resources_from_options
 from slurm.grid import expand_grid
@@ -129,10 +132,14 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     handlers = {"pretrain": pretrain_command, "grid": grid_command, "status": status_command}
     try:
-        handlers[args.command](args)
+        with stop_on_signals():
+            handlers[args.command](args)
     except LaunchError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except Interrupted as stop:
+        print(f"interrupted ({stop.signal}): stopped; rerun the same command to resume", file=sys.stderr)
+        return stop.exit_code
     return 0
 
 

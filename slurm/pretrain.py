@@ -6,8 +6,13 @@ defaults count the GPUs a task sees, which is one when SLURM gives each task its
 
 On USR2 (time limit or preemption) submitit calls ``checkpoint`` on task 0, which
 resubmits this callable unchanged, and requeues the job. The rerun resumes from
-``checkpoint_last.pt``, so a run loses at most the updates since its last save
-(``checkpoint.save_interval_updates``).
+``checkpoint_last.pt`` (or, if that file is unreadable, from the newest checkpoint that
+loads: see ``fairseq_ext.checkpoints``), so a run loses at most the updates since its last
+save (``checkpoint.save_interval_updates``).
+
+Task 0 holds the run folder's lock (``fairseq_ext.run_lock``) while it trains, and every
+task checks it before the tasks meet, so a job refuses to start on a folder that another
+live job writes.
 """
 
 import dataclasses
@@ -20,6 +25,8 @@ from typing import List, Sequence, Tuple
 
 import submitit
 
+from fairseq_ext import run_lock
+from fairseq_ext.checkpoints import resume_point
 from slurm.runs import CHECKPOINTS, DONE, TENSORBOARD, TRAIN_LOG, PretrainRun, write_json
 
 logger = logging.getLogger(__name__)
@@ -133,16 +140,8 @@ class Placement:
 
 
 def checkpoint_updates(save_dir: Path) -> int:
-    """Updates stored in ``save_dir/checkpoint_last.pt`` (0 when there is none)."""
-    path = Path(save_dir) / "checkpoint_last.pt"
-    if not path.exists():
-        return 0
-    import torch
-
-    import fairseq_ext  # noqa: F401 (lets torch load fairseq checkpoints with weights_only)
-
-    state = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
-    return int(state["optimizer_history"][-1]["num_updates"])
+    """Updates of the checkpoint a run in ``save_dir`` resumes from (0 when there is none)."""
+    return resume_point(save_dir).updates
 
 
 class JsonLinesLog(logging.Handler):
@@ -175,8 +174,6 @@ class PretrainJob(submitit.helpers.Checkpointable):
         from fairseq_cli.hydra_train import _hydra_main
         from omegaconf import open_dict
 
-        from fairseq_ext.fused_adam import kernels
-
         if run.cuda and not torch.cuda.is_available():
             visible = os.environ.get("CUDA_VISIBLE_DEVICES")
             raise RuntimeError(f"{run.name} asked for GPUs, but this task sees none (CUDA_VISIBLE_DEVICES={visible})")
@@ -189,29 +186,43 @@ class PretrainJob(submitit.helpers.Checkpointable):
             with open_dict(cfg):
                 cfg.optimizer._name = "xling_adam"  # the same Adam, on fused kernels
         run.folder.mkdir(parents=True, exist_ok=True)
-        log = None
+        job_id = submitit.JobEnvironment().job_id
         if place.rank == 0:
-            start = {
-                "tag": "start",
-                "job_id": submitit.JobEnvironment().job_id,
-                "restarts": int(os.environ.get("SLURM_RESTART_COUNT", 0)),
-                "world_size": place.world_size,
-                "backend": place.backend,
-                "precision": mode,
-                **kernels(),
-                "resume_from_update": checkpoint_updates(run.folder / CHECKPOINTS),
-            }
-            logger.info("xling run %s: %s", run.name, start)
-            log = JsonLinesLog(run.folder / TRAIN_LOG)
-            log.write(start)
-            logging.getLogger().addHandler(log)
+            with run_lock.acquire(run.folder, job_id) as lock:
+                self._train_as_rank_0(run, cfg, place, mode, lock)
+        else:  # task 0 holds the lock; refuse anyone else's before waiting for task 0
+            owner = run_lock.holder(run.folder)
+            if owner is not None and owner.get("job_id") != job_id:
+                raise run_lock.RunFolderBusy(f"{run.folder} is being written by {run_lock.describe(owner)}")
+            _hydra_main(cfg)
+        return {"rank": place.rank, "world_size": place.world_size, "backend": place.backend}
+
+    @staticmethod
+    def _train_as_rank_0(run: PretrainRun, cfg, place: Placement, mode: str, lock: run_lock.RunLock) -> None:
+        from fairseq_cli.hydra_train import _hydra_main
+
+        from fairseq_ext.fused_adam import kernels
+
+        start = {
+            "tag": "start",
+            "job_id": lock.owner["job_id"],
+            "restarts": int(os.environ.get("SLURM_RESTART_COUNT", 0)),
+            "world_size": place.world_size,
+            "backend": place.backend,
+            "precision": mode,
+            **kernels(),
+            **resume_point(run.folder / CHECKPOINTS).record(),
+        }
+        if lock.took_over:
+            start["took_over_lock"] = lock.took_over
+        logger.info("xling run %s: %s", run.name, start)
+        log = JsonLinesLog(run.folder / TRAIN_LOG)
+        log.write(start)
+        logging.getLogger().addHandler(log)
         try:
             _hydra_main(cfg)
         finally:
-            if log is not None:
-                logging.getLogger().removeHandler(log)
-                log.close()
-        if place.rank == 0:
-            updates = checkpoint_updates(run.folder / CHECKPOINTS)
-            write_json(run.folder / DONE, {"name": run.name, "num_updates": updates})
-        return {"rank": place.rank, "world_size": place.world_size, "backend": place.backend}
+            logging.getLogger().removeHandler(log)
+            log.close()
+        updates = checkpoint_updates(run.folder / CHECKPOINTS)
+        write_json(run.folder / DONE, {"name": run.name, "num_updates": updates})

@@ -1,7 +1,9 @@
 """Checking runs and submitting them: one job per run, several runs as one SLURM job array.
 
 Everything that can be checked is checked before the first submission, so a bad grid
-submits nothing. A run that is finished, or whose job SLURM still holds, is skipped.
+submits nothing. A run that is finished, or whose job SLURM still holds, is skipped; a
+run whose folder another live process writes (its lock, ``fairseq_ext.run_lock``) is
+refused. Interrupting a local run stops its job.
 """
 
 import dataclasses
@@ -11,7 +13,8 @@ import os
 from pathlib import Path
 from typing import List, Sequence
 
-from slurm.cluster import make_executor, release
+from fairseq_ext import run_lock
+from slurm.cluster import make_executor, release, stop_local_jobs
 from slurm.config import PRECISIONS, LaunchError, Resources
 from slurm.pretrain import LAUNCHER_KEYS, PretrainJob, compose_config, config_precision
 from slurm.runs import SUBMISSION, SUBMITIT, PretrainRun, needs_submission, run_state, write_json
@@ -39,6 +42,12 @@ def prepare_run(run: PretrainRun, res: Resources) -> PretrainRun:
     for override in run.overrides:
         if override.lstrip("+~").startswith(LAUNCHER_KEYS):
             raise LaunchError(f"{where}: override {override!r} is set by the launcher; remove it")
+    owner = run_lock.holder(run.folder)
+    if owner is not None:
+        raise LaunchError(
+            f"{where}: {run.folder} is being written by {run_lock.describe(owner)}; "
+            "wait for it to end, or stop it (a rerun then resumes)"
+        )
     if run.precision is not None and run.precision not in PRECISIONS:
         raise LaunchError(f"{where}: precision {run.precision!r}: expected one of {PRECISIONS}")
     cuda = res.gpus_per_node > 0
@@ -99,7 +108,11 @@ def submit_runs(runs: Sequence[PretrainRun], res: Resources, cluster: str, job_n
         jobs.append(executor.submit(job, run))
         record_submission(run, jobs[-1].job_id, cluster)
         if cluster == "local":
-            error = jobs[-1].exception()  # waits for the run
+            try:
+                error = jobs[-1].exception()  # waits for the run
+            except BaseException:  # interrupted (Ctrl-C, SIGTERM): the job stops too
+                stop_local_jobs(jobs[-1:])
+                raise
             if error is not None:
                 logger.warning("run %s failed (logs in %s): %s", run.name, run.folder / SUBMITIT, error)
     return jobs

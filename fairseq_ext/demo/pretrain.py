@@ -1,7 +1,9 @@
 """The demo's pretraining: its settings as launcher runs (``slurm.runs.PretrainRun``),
 trained by the launcher's own job on this machine (submitit's local executor), a few at a
 time, one core each. A finished run (``done.json``) is skipped; an interrupted one
-resumes from ``checkpoint_last.pt``, as a requeued cluster job does."""
+resumes from ``checkpoint_last.pt``, as a requeued cluster job does. If another live
+process writes one of the run folders (another demo), nothing starts; if the stage is
+interrupted or fails, the jobs it started are stopped before it returns."""
 
 import time
 from pathlib import Path
@@ -9,8 +11,9 @@ from typing import Dict, List
 
 from tqdm import tqdm
 
+from fairseq_ext import run_lock
 from fairseq_ext.demo.config import DemoConfig
-from slurm.cluster import make_executor
+from slurm.cluster import make_executor, stop_local_jobs
 from slurm.config import Resources
 from slurm.pretrain import PretrainJob
 from slurm.runs import CHECKPOINTS, DONE, SUBMITIT, PretrainRun, progress
@@ -57,6 +60,9 @@ def pretrain(runs: List[PretrainRun], workers: int, updates: int, desc: str) -> 
     """Train the unfinished runs, ``workers`` at a time; returns each trained run's seconds."""
     resources = Resources(cpus_per_task=1, timeout_min=24 * 60, cluster="local")
     queue = [run for run in runs if not (run.folder / DONE).exists()]
+    busy = [f"{run.folder} ({run_lock.describe(owner)})" for run in queue if (owner := run_lock.holder(run.folder))]
+    if busy:
+        raise RuntimeError(f"run folders in use by another process, not started: {'; '.join(busy)}")
     running, seconds = {}, {}
 
     def updates_done():
@@ -84,7 +90,6 @@ def pretrain(runs: List[PretrainRun], workers: int, updates: int, desc: str) -> 
             bar.n = updates_done()
             bar.refresh()
     finally:
-        for run, job, _ in running.values():  # interrupted: the next demo resumes them
-            job.cancel(check=False)
+        stop_local_jobs([job for _, job, _ in running.values()])  # interrupted: the next demo resumes them
         bar.close()
     return seconds

@@ -4,6 +4,7 @@ Per pair: data (fetch + preprocess) -> pretrain -> transfer -> analysis; then th
 for every pair of OUT_DIR. Each stage prints one status line when it starts and one when
 it ends, shows a progress bar, and logs to OUT_DIR/logs/<stage>.log; a failure names the
 stage and that log. Stages reuse finished outputs, so a rerun only does what is missing.
+Ctrl-C or SIGTERM stops the demo and every job it started; a rerun resumes.
 """
 
 import argparse
@@ -19,6 +20,7 @@ from typing import Dict, List, Optional
 
 from fairseq_ext import files
 from fairseq_ext.demo.config import ALL_PAIRS, DemoConfig, DemoError, load_config
+from fairseq_ext.interrupts import Interrupted, stop_on_signals
 
 logger = logging.getLogger("fairseq_ext.demo")
 TIMINGS = "timings.json"
@@ -145,16 +147,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     stages = Stages(cfg.out)
     started = time.perf_counter()
     try:
-        if not args.report_only:
-            for pair in cfg.pairs:
-                run_pair(cfg, pair, stages)
-        with stages.stage("report"):
-            from fairseq_ext.demo.report import write_report
+        with stop_on_signals():
+            if not args.report_only:
+                for pair in cfg.pairs:
+                    run_pair(cfg, pair, stages)
+            with stages.stage("report"):
+                from fairseq_ext.demo.report import write_report
 
-            paths = write_report(cfg, stages.timings)
+                paths = write_report(cfg, stages.timings)
     except StageFailed as error:
         print(f"[demo] {error}", file=sys.stderr, flush=True)
         return 1
+    except Interrupted as stop:
+        print(f"[demo] interrupted ({stop.signal}): stopped with every job it started; "
+              "rerun the same command to resume", file=sys.stderr, flush=True)
+        return stop.exit_code
     print(f"[demo] finished in {_minutes(time.perf_counter() - started)}; report: "
           + ", ".join(str(p) for p in paths), flush=True)
     return 0

@@ -1,6 +1,8 @@
 """The demo's zero-shot transfer: every bilingual model x stand-in task, through the
 transfer grid (``fairseq_ext.transfer.grid``), its points spread over worker processes
-of one core each; then Table 1's layout for the pair. Finished points are skipped."""
+of one core each; then Table 1's layout for the pair. Finished points are skipped. A
+failure or an interrupt stops the workers at once (an unfinished point resumes from its
+last finished epoch on the next run)."""
 
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -61,6 +63,16 @@ def _run_point(grid: TransferGrid, index: int) -> None:
     run_grid(grid.config, grid.overrides, index)
 
 
+def _stop_pool(pool: ProcessPoolExecutor, workers: List[multiprocessing.Process]) -> None:
+    """Cancel the queued points and end the running ones now: ``shutdown(wait=True)``,
+    which leaving a ``with`` block does, would first run every queued point."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    for worker in workers:
+        worker.terminate()
+    for worker in workers:
+        worker.join()
+
+
 def transfer(grids: List[TransferGrid], workers: int, table_root: Path, desc: str, log_path: Path) -> List[Path]:
     """Run the unfinished points, then write each grid's summary and the pair's table."""
     todo = [(g, i) for g in grids for i, name in enumerate(g.points) if not (g.out_dir / name / RESULT).exists()]
@@ -68,18 +80,19 @@ def transfer(grids: List[TransferGrid], workers: int, table_root: Path, desc: st
     with tqdm(total=total, initial=total - len(todo), desc=desc, unit="run", dynamic_ncols=True) as bar:
         if todo:
             context = multiprocessing.get_context("spawn")  # no forked torch thread pools
-            with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                                     initargs=(str(log_path),)) as pool:
+            others = set(multiprocessing.active_children())
+            pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(str(log_path),))
+            try:
                 futures = {pool.submit(_run_point, g, i): (g, i) for g, i in todo}
                 for future in as_completed(futures):
                     grid, index = futures[future]
                     if future.exception() is not None:
-                        for other in futures:
-                            other.cancel()
                         raise RuntimeError(
                             f"fine-tuning {grid.out_dir / grid.points[index]} failed: {future.exception()}"
                         ) from future.exception()
                     bar.update()
+            finally:  # also on an error or an interrupt: an unfinished point resumes on the next run
+                _stop_pool(pool, [p for p in multiprocessing.active_children() if p not in others])
     for grid in grids:  # every point is finished: this only writes summary.json
         run_grid(grid.config, grid.overrides)
     return list(write_table(table_root, table_root / "table1"))

@@ -1,10 +1,15 @@
-"""Command line: ``python -m fairseq_ext.transfer {finetune,grid,table} ...`` (see --help)."""
+"""Command line: ``python -m fairseq_ext.transfer {finetune,grid,table} ...`` (see --help).
+
+Ctrl-C or SIGTERM stops a run where it is; rerunning the command resumes it. A run holds
+its folder's lock (``fairseq_ext.run_lock``): a second run into the same folder is refused."""
 
 import argparse
 import json
 import logging
 import sys
 
+from fairseq_ext import run_lock
+from fairseq_ext.interrupts import Interrupted, stop_on_signals
 from fairseq_ext.transfer.config import load_config
 from fairseq_ext.transfer.finetune import finetune
 from fairseq_ext.transfer.grid import run_grid
@@ -28,9 +33,20 @@ def main(argv=None) -> int:
     tabulate.add_argument("--out", help="output prefix (default: ROOT/table1)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        with stop_on_signals():
+            run_command(args)
+    except Interrupted as stop:
+        print(f"interrupted ({stop.signal}): rerun the same command to resume", file=sys.stderr)
+        return stop.exit_code
+    return 0
 
+
+def run_command(args) -> None:
     if args.command == "finetune":
-        result = finetune(load_config(args.config, args.overrides))
+        cfg = load_config(args.config, args.overrides)
+        with run_lock.acquire(cfg.out_dir):
+            result = finetune(cfg)
         print(json.dumps({"dev": result["dev"], "test": result["test"]}, indent=2))
     elif args.command == "grid":
         summary = run_grid(args.config, args.overrides, args.point)
@@ -41,7 +57,6 @@ def main(argv=None) -> int:
     else:
         for path in write_table(args.root, args.out or f"{args.root}/table1", args.baseline):
             print(path)
-    return 0
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@ the reported score is the average of the two points best on the source-language 
 
 Layout: ``OUT/<point>/result.json`` per point and ``OUT/summary.json``. A rerun skips
 finished points and resumes an unfinished one; ``--point I`` runs one point only (e.g. as
-a SLURM array task), and the summary is written once every point is finished.
+a SLURM array task), and the summary is written once every point is finished. A point is
+run holding its folder's lock (``fairseq_ext.run_lock``), so two grids never write one
+point at the same time: the second is refused.
 """
 
 import itertools
@@ -14,7 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 from omegaconf import OmegaConf
 
-from fairseq_ext import files
+from fairseq_ext import files, run_lock
 from fairseq_ext.transfer.config import merged_config, to_config
 from fairseq_ext.transfer.finetune import RESULT, finetune
 
@@ -56,7 +58,8 @@ def run_grid(config_path: Optional[str], overrides: Sequence[str] = (), point_in
         if point_index in (None, index):
             point_cfg = OmegaConf.merge(base, OmegaConf.from_dotlist([f"{k}={v}" for k, v in point.items()]))
             OmegaConf.update(point_cfg, "out_dir", str(out_dir / point_name(point)))
-            finetune(to_config(point_cfg))
+            with run_lock.acquire(out_dir / point_name(point)):
+                finetune(to_config(point_cfg))
     results = [out_dir / point_name(point) / RESULT for point in points]
     if not all(path.exists() for path in results):
         return None
