@@ -156,7 +156,7 @@ def pretraining_section(cfg: DemoConfig, pair: str) -> list:
         data = Path(submission.get("run", {}).get("data", "")).name
         rows.append([ROW_NAMES.get(run_dir.name, run_dir.name), data, str(last.get("valid_num_updates", "")),
                      ", ".join(f"{lang} {value:.2f}" for lang, value in losses.items()),
-                     str(start.get("adam", ""))])
+                     str(start.get("precision", "")), str(start.get("adam", ""))])
     if not rows:
         return []
     return [
@@ -164,7 +164,7 @@ def pretraining_section(cfg: DemoConfig, pair: str) -> list:
         Paragraph("Masked-LM loss on held-out text (bits per masked subword) of each model's last validation, "
                   "from its `train_log.jsonl`. The vocabularies differ between rows (joint, union, per-language), "
                   "so losses compare within a row's own data only."),
-        Table(["Model", "data", "updates", "dev loss", "Adam kernel"], rows),
+        Table(["Model", "data", "updates", "dev loss", "precision", "Adam kernel"], rows),
     ]
 
 
@@ -385,12 +385,14 @@ def write_report(cfg: DemoConfig, timings: Dict[str, dict]) -> List[Path]:
                   f"{', '.join(pairs)}; scale {cfg.scale:g}; {cfg.scaled_updates()} pretraining updates per model). "
                   "Every number comes from files this run wrote; the paper's numbers are its Table 1."),
     ]
+    precision, why = cfg.precision()
     if timings:
         total = sum(t["seconds"] for t in timings.values())
         blocks += [Heading(2, "Run"),
                    Table(["stage", "wall time (min)"],
                          [[name, f"{t['seconds'] / 60:.1f}"] for name, t in timings.items()] + [["total", f"{total / 60:.1f}"]]),
-                   Paragraph(f"On {os.cpu_count()} CPU cores, {cfg.workers} processes at a time, one core each.")]
+                   Paragraph(f"On {os.cpu_count()} CPU cores, {cfg.workers} processes at a time, one core each; "
+                             f"pretraining in {precision} ({why}).")]
     claims: List[Claim] = []
     settings_run: List[str] = []
     for pair in pairs:
