@@ -112,7 +112,8 @@ def main(argv=None) -> int:
     )
     precision = pretrain.add_mutually_exclusive_group()
     for name in PRECISIONS:
-        help_text = f"train in {name} (default: the config's)"
+        help_text = ("bf16 where each node computes it natively (GPUs, AMX/AVX512-BF16 CPUs), else fp32"
+                     if name == "auto" else f"train in {name} (default: the config's)")
         precision.add_argument(f"--{name}", dest="precision", action="store_const", const=name, help=help_text)
     pretrain.add_argument("--wait", action="store_true", help="return when the job has ended")
     add_resource_options(pretrain)

@@ -83,21 +83,28 @@ def config_precision(cfg) -> str:
     return "fp16" if cfg.common.fp16 or cfg.common.amp else "fp32"
 
 
-def precision_overrides(precision: str) -> Tuple[List[str], str]:
-    """fairseq's flags for ``precision``, and what they do, for the run log.
+def precision_overrides(precision: str, cuda: bool) -> Tuple[List[str], str]:
+    """fairseq's flags for ``precision``, and what they do, for the run log; ``auto`` is
+    decided here, in the job, for the node it runs on.
 
     Both mixed precisions keep fp32 master weights, which the optimizer (``xling_adam``:
     apex's or torch's fused Adam) updates. fairseq's ``--amp`` (torch autocast) is not
     used: its AMPOptimizer unscales the gradients twice (GradScaler.unscale_ on the inner
     torch optimizer, then GradScaler.step on fairseq's wrapper of it).
     """
+    reason = ""
+    if precision == "auto":
+        from fairseq_ext.mixed_precision import fastest_precision
+
+        precision, why = fastest_precision(cuda)
+        reason = f" (auto: {why})"
     flags = {"fp16": precision == "fp16", "bf16": precision == "bf16", "amp": False}
     mode = {
         "fp32": "fp32",
         "fp16": "fp16 weights, fp32 master weights, dynamic loss scaling (fairseq --fp16)",
         "bf16": "bf16 weights, fp32 master weights (fairseq --bf16)",
     }[precision]
-    return [f"common.{flag}={str(on).lower()}" for flag, on in flags.items()], mode
+    return [f"common.{flag}={str(on).lower()}" for flag, on in flags.items()], mode + reason
 
 
 @dataclasses.dataclass
@@ -180,7 +187,7 @@ class PretrainJob(submitit.helpers.Checkpointable):
         if "SLURM_CPUS_PER_TASK" in os.environ:  # without task binding, torch would use every core
             torch.set_num_threads(int(os.environ["SLURM_CPUS_PER_TASK"]))
         place = Placement.of_this_task(run.cuda)
-        precision_flags, mode = precision_overrides(run.precision)
+        precision_flags, mode = precision_overrides(run.precision, run.cuda)
         cfg = compose_config(run, [*precision_flags, *place.overrides()])
         if cfg.optimizer._name == "adam":
             with open_dict(cfg):

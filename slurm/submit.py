@@ -63,9 +63,9 @@ def prepare_run(run: PretrainRun, res: Resources) -> PretrainRun:
             f"no_last_checkpoints={saving.no_last_checkpoints}"
         )
     precision = run.precision or config_precision(cfg)
-    if precision != "fp32" and not cuda:
+    if precision == "fp16" and not cuda:
         source = "asked for" if run.precision else f"set by {config_file}"
-        raise LaunchError(f"{where}: precision {precision} ({source}) needs GPUs: give --gpus-per-node or --fp32")
+        raise LaunchError(f"{where}: precision fp16 ({source}) needs GPUs: give --gpus-per-node, --bf16 or --fp32")
     return dataclasses.replace(run, precision=precision, cuda=cuda)
 
 

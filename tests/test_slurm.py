@@ -284,13 +284,27 @@ def test_gpu_tasks_get_explicit_placement_and_mixed_precision_flags(bilingual_da
     run = dataclasses.replace(tiny_run("sep_emb_l1_3", bilingual_data, tmp_path, 10), cuda=True)
     expected = {"fp32": (False, False), "fp16": (True, False), "bf16": (False, True)}
     for precision, (fp16, bf16) in expected.items():
-        cfg = compose_config(run, [*precision_overrides(precision)[0], *place.overrides()])
+        cfg = compose_config(run, [*precision_overrides(precision, cuda=True)[0], *place.overrides()])
         # fairseq's --fp16 / --bf16 (with fp32 master weights), never its --amp
         assert (cfg.common.fp16, cfg.common.bf16, cfg.common.amp, cfg.common.cpu) == (fp16, bf16, False, False)
         dist = cfg.distributed_training
         assert (dist.distributed_world_size, dist.distributed_rank, dist.device_id) == (16, 13, 5 % gpus_seen)
         assert dist.distributed_init_method == "tcp://node1:29500" and dist.distributed_backend == "nccl"
         assert dist.distributed_no_spawn
+
+
+@pytest.mark.parametrize("amx, avx512_bf16, expected", [
+    (True, True, "bf16"), (False, True, "bf16"), (False, False, "fp32"),
+])
+def test_auto_precision_is_bf16_only_on_cpus_that_compute_it(monkeypatch, amx, avx512_bf16, expected):
+    """``auto`` is decided in the job, for the CPU it runs on, and the run log says why."""
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    flags, mode = precision_overrides("auto", cuda=False)
+    assert f"common.bf16={str(expected == 'bf16').lower()}" in flags and "common.fp16=false" in flags
+    assert "auto: this CPU" in mode and (("AMX-BF16" if amx else "AVX512-BF16") in mode or expected == "fp32")
+    if expected == "fp32":
+        assert flags == precision_overrides("fp32", cuda=False)[0]
 
 
 def test_xling_adam_is_fairseqs_adam_on_one_flat_tensor():

@@ -26,6 +26,7 @@ def plan_runs(cfg: DemoConfig, pair: str, data_dir: Path) -> List[PretrainRun]:
     """One run per bilingual setting, and one per language of each monolingual setting."""
     langs = cfg.langs(pair)
     config_dir = Path(cfg.pretrain.config_dir).resolve()
+    precision, _ = cfg.precision()
     runs = []
     for name, spec in cfg.pretrain.settings.items():
         for run_langs in ([[lang] for lang in langs] if spec.monolingual else [langs]):
@@ -41,7 +42,7 @@ def plan_runs(cfg: DemoConfig, pair: str, data_dir: Path) -> List[PretrainRun]:
                 langs=run_langs,
                 seed=1,
                 run_dir=str((cfg.out / pair / "pretrain" / run_name).resolve()),
-                precision="fp32",
+                precision=precision,
                 overrides=overrides,
             ))
     return runs
@@ -56,9 +57,10 @@ def is_bilingual(run: PretrainRun) -> bool:
     return len(run.langs) > 1
 
 
-def pretrain(runs: List[PretrainRun], workers: int, updates: int, desc: str) -> Dict[str, float]:
-    """Train the unfinished runs, ``workers`` at a time; returns each trained run's seconds."""
-    resources = Resources(cpus_per_task=1, timeout_min=24 * 60, cluster="local")
+def pretrain(runs: List[PretrainRun], workers: int, updates: int, desc: str, gpus: int = 0) -> Dict[str, float]:
+    """Train the unfinished runs, ``workers`` at a time (``gpus`` each, else one core each);
+    returns each trained run's seconds."""
+    resources = Resources(cpus_per_task=1, gpus_per_node=gpus, timeout_min=24 * 60, cluster="local")
     queue = [run for run in runs if not (run.folder / DONE).exists()]
     busy = [f"{run.folder} ({run_lock.describe(owner)})" for run in queue if (owner := run_lock.holder(run.folder))]
     if busy:

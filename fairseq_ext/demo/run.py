@@ -94,7 +94,7 @@ def run_pair(cfg: DemoConfig, pair: str, stages: Stages) -> None:
 
     runs = plan_runs(cfg, pair, folder)
     with stages.stage(f"pretrain {pair}") as status:
-        seconds = pretrain(runs, cfg.workers, cfg.scaled_updates(), f"pretrain {pair}")
+        seconds = pretrain(runs, cfg.workers, cfg.scaled_updates(), f"pretrain {pair}", cfg.pretrain.gpus)
         status["reused"] = not seconds
         for name, value in seconds.items():
             logger.info("pretrained %s in %.0f s", name, value)
@@ -119,6 +119,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fairseq_ext.demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="configs/demo/default.yaml", help="demo config (%(default)s)")
+    parser.add_argument("--preset", default="", help="comma-separated files beside --config that change it, in "
+                        "turn: full (every Table 1 row), gpu (the three pairs, wider models, on one GPU)")
     parser.add_argument("--pairs", help=f"comma-separated pairs, or 'all' ({','.join(ALL_PAIRS)}); default: the config's")
     parser.add_argument("--scale", type=float, help="DEMO_SCALE: pretraining updates x S (results in OUT_DIR-scale<S>)")
     parser.add_argument("--jobs", type=int, help="processes at a time (0: every core)")
@@ -134,7 +136,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if getattr(args, key) is not None:
             overrides.append(f"{key}={getattr(args, key)}")
     try:
-        cfg = load_config(args.config, overrides)
+        cfg = load_config(args.config, overrides, [p for p in args.preset.split(",") if p])
     except DemoError as error:
         parser.error(str(error))
 
