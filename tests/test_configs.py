@@ -89,3 +89,21 @@ def test_fairseq_train_bf16_off_tpu(bilingual_data, tmp_path):
     history = state["optimizer_history"][-1]
     # bf16 weights with fp32 master weights (fairseq saves the weights cast back to fp32)
     assert history["optimizer_name"] == "FP16Optimizer" and history["num_updates"] == 4
+
+
+def test_demo_presets_merge_over_the_default_and_an_unknown_one_is_named():
+    from fairseq_ext.demo.config import DemoError, load_config
+    from fairseq_ext.transfer.table import ROW_NAMES
+
+    default = load_config(REPO / "configs/demo/default.yaml")
+    assert set(default.pretrain.settings) == {"default", "sep_emb_l1_6", "mono"}
+    full = load_config(REPO / "configs/demo/default.yaml", presets=["full"])
+    assert set(full.pretrain.settings) == {*ROW_NAMES, "mono"}, "the full preset runs every row of Table 1"
+    assert str(full.out) == "results/demo-full"
+    gpu = load_config(REPO / "configs/demo/default.yaml", ["pairs=[en-fr]"], presets=["full", "gpu"])
+    assert gpu.pretrain.gpus == 1 and gpu.jobs == 1 and "model._name=xling_medium" in gpu.pretrain.overrides
+    assert gpu.pairs == ["en-fr"], "command-line overrides come last"
+    with pytest.raises(DemoError, match="preset 'nope'.*full"):
+        load_config(REPO / "configs/demo/default.yaml", presets=["nope"])
+    with pytest.raises(DemoError, match="pretrain.precision 'fp16'"):
+        load_config(REPO / "configs/demo/default.yaml", ["pretrain.precision=fp16"])

@@ -132,5 +132,4 @@ def load_config(path, overrides: Sequence[str] = (), presets: Sequence[str] = ()
         raise DemoError("pretrain.settings: the analysis needs a monolingual setting (monolingual: true)")
     if cfg.pretrain.precision not in ("auto", "fp32", "bf16"):
         raise DemoError(f"pretrain.precision {cfg.pretrain.precision!r}: expected auto, fp32 or bf16")
-
     return cfg
