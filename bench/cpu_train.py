@@ -132,13 +132,12 @@ def main(argv=None):
     results = []  # one record per (round, width, dtype, procs, system)
     for round_index in range(args.rounds):
         for width in widths:
+            shape = train_throughput.parse_args([
+                "--dim", str(width), "--ffn", str(4 * width), "--layers", str(args.layers), "--seq", str(args.seq)])
             for dtype in dtypes:
                 for procs in procs_list:
                     for system in systems:
                         runs = run_concurrently([worker_cmd(args, system, width, dtype, data)] * procs)
-                        shape = train_throughput.parse_args([
-                            "--dim", str(width), "--ffn", str(4 * width), "--layers", str(args.layers),
-                            "--seq", str(args.seq)])
                         fpt = train_throughput.flops_per_token(shape, vocab, runs[0]["masked_fraction"])
                         per_core = statistics.mean(r["words_per_s"] for r in runs)
                         record = {"round": round_index + 1, "width": width, "dtype": dtype, "procs": procs,

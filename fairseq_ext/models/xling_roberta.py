@@ -85,7 +85,9 @@ class XlingEncoderLayer(TransformerEncoderLayerBase):
         q, k, v = F.linear(x, weight, bias).view(length, batch, 3, heads, dim // heads).permute(2, 1, 3, 0, 4)
         dropout = attn.dropout_module.p if self.training else 0.0
         mask = None if padding_mask is None else padding_mask[:, None, None, :]
-        if x.device.type != "cpu" if fused_kernel is None else fused_kernel:
+        if fused_kernel is None:
+            fused_kernel = x.device.type != "cpu"
+        if fused_kernel:
             out = F.scaled_dot_product_attention(
                 q, k, v, attn_mask=None if mask is None else ~mask, dropout_p=dropout, scale=attn.scaling
             )
@@ -93,7 +95,7 @@ class XlingEncoderLayer(TransformerEncoderLayerBase):
             scores = torch.matmul(q * attn.scaling, k.transpose(-1, -2))
             if mask is not None:
                 scores = scores.masked_fill(mask, float("-inf"))
-            probs = F.dropout(scores.softmax(dim=-1), p=dropout, training=self.training)
+            probs = F.dropout(scores.softmax(dim=-1), p=dropout)
             out = torch.matmul(probs, v)
         out = out.permute(2, 0, 1, 3).reshape(length, batch, dim)  # B x H x T x C/H -> T x B x C
         return attn.out_proj(out)
