@@ -156,3 +156,35 @@ def test_precision_at_k_accepts_any_listed_translation():
     ranked = np.array([[3, 1, 2], [0, 2, 1], [2, 0, 1]])
     gold = [[1, 9], [0], [5]]  # query 0: second guess right; query 1: first; query 2: none
     assert precision_at_k(ranked, gold, ks=(1, 2)) == {"p@1": pytest.approx(1 / 3), "p@2": pytest.approx(2 / 3)}
+
+
+def test_word_alignment_cache_aligns_a_text_once_and_maps_links_to_each_calls_chunks(monkeypatch):
+    import eflomal
+
+    from fairseq_ext.analysis.word_alignment import align_words
+    from fairseq_ext.analysis.words import SentenceWords
+
+    calls = []
+
+    class Aligner:  # links word i to word i, and records what it was asked to align
+        def align(self, english, target, links_filename_fwd, links_filename_rev):
+            calls.append(list(english))
+            for path in (links_filename_fwd, links_filename_rev):
+                with open(path, "w", encoding="utf-8") as f:
+                    f.writelines(" ".join(f"{i}-{i}" for i in range(len(line.split()))) + "\n" for line in english)
+
+    monkeypatch.setattr(eflomal, "Aligner", Aligner)
+
+    def sentence(words):
+        return SentenceWords(torch.zeros(1), [[] for _ in words], words)
+
+    english = [sentence(["in", None, "the", "beginning"])]  # chunk 1: punctuation, no word
+    french = [sentence(["au", "commencement", "le"])]
+    cache = {}
+    first = align_words(english, french, cache)
+    assert first == [[(0, 0), (2, 1), (3, 2)]]  # aligner word k -> the k-th chunk with a word
+    shifted = [sentence([None, "in", "the", "beginning"])]  # same words, other chunk indices
+    assert align_words(shifted, french, cache) == [[(1, 0), (2, 1), (3, 2)]]
+    assert len(calls) == 1, "the same text was aligned twice"
+    align_words([sentence(["and", "god"])], french, cache)
+    assert len(calls) == 2, "a different text must be aligned anew"

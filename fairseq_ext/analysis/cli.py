@@ -75,6 +75,7 @@ class Runner:
         self.device = resolve_device(cfg.device)
         self._models: Dict[str, Pretrained] = {}
         self._sentences: Dict[Tuple, torch.Tensor] = {}
+        self._alignments: dict = {}  # eflomal's links per parallel text, for align_words
         self.written: Dict[str, List[str]] = {}
 
     # ------------------------------------------------------------------ inputs
@@ -246,7 +247,7 @@ class Runner:
                 (_, target), (_, english) = self.parallel(set_name, pair, cfg.max_sentences)
                 en_words = encode_words(en_model, english, english_side.lang, self.cfg.lowercase)
                 tgt_words = encode_words(tgt_model, target, target_side.lang, self.cfg.lowercase)
-                links = align_words(en_words, tgt_words)
+                links = align_words(en_words, tgt_words, self._alignments)
                 word_pairs[split] = contextual_word_pairs(
                     en_model, english_side.lang, en_words, tgt_model, target_side.lang, tgt_words, links,
                     cfg.max_pairs, self.cfg.batch_size, self.device,

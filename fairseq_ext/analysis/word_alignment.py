@@ -15,7 +15,7 @@
 import os
 import tempfile
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -29,18 +29,31 @@ from fairseq_ext.transfer.model import Pretrained
 Link = Tuple[int, int]  # (English chunk, target chunk)
 
 
-def align_words(english: Sequence[SentenceWords], target: Sequence[SentenceWords]) -> List[List[Link]]:
-    """Links between chunk indices of each sentence pair (eflomal, intersection of both directions)."""
+def _alignment_lines(sentences: Sequence[SentenceWords]) -> Tuple[str, ...]:
+    return tuple(" ".join(s.words[i] for i in s.keyed()) for s in sentences)
+
+
+def align_words(
+    english: Sequence[SentenceWords], target: Sequence[SentenceWords], cache: Optional[dict] = None
+) -> List[List[Link]]:
+    """Links between chunk indices of each sentence pair (eflomal, intersection of both directions).
+
+    ``cache``, a dict kept across calls, holds eflomal's links per input text: the
+    comparisons of an analysis align the same parallel words once (eflomal takes most of
+    the word-map analysis), and every comparison is measured on the same word pairs."""
     import eflomal
 
-    def lines(sentences):
-        return [" ".join(s.words[i] for i in s.keyed()) for s in sentences]
-
-    with tempfile.TemporaryDirectory() as tmp:
-        forward, backward = os.path.join(tmp, "fwd"), os.path.join(tmp, "rev")
-        eflomal.Aligner().align(lines(english), lines(target), links_filename_fwd=forward, links_filename_rev=backward)
-        with open(forward, encoding="utf-8") as f, open(backward, encoding="utf-8") as b:
-            both = [(set(fl.split()) & set(bl.split())) for fl, bl in zip(f, b)]
+    en_lines, tgt_lines = _alignment_lines(english), _alignment_lines(target)
+    key = (en_lines, tgt_lines)
+    both = None if cache is None else cache.get(key)
+    if both is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            forward, backward = os.path.join(tmp, "fwd"), os.path.join(tmp, "rev")
+            eflomal.Aligner().align(list(en_lines), list(tgt_lines), links_filename_fwd=forward, links_filename_rev=backward)
+            with open(forward, encoding="utf-8") as f, open(backward, encoding="utf-8") as b:
+                both = [(set(fl.split()) & set(bl.split())) for fl, bl in zip(f, b)]
+        if cache is not None:
+            cache[key] = both
     links = []
     for e, t, kept in zip(english, target, both):
         e_chunks, t_chunks = e.keyed(), t.keyed()
