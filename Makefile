@@ -4,13 +4,16 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
+# make test runs one pytest process per core (pytest-xdist), each taking whole test files,
+# so a file's module fixtures (a local SLURM cluster, trained models) are built once
+TEST_WORKERS ?= auto
 # make demo PAIR=en-ru | PAIRS=all | DEMO_SCALE=4 | DEMO_PRESET=full | DEMO_PRESET=full,gpu
 PAIR ?= en-fr
 PAIRS ?= $(PAIR)
 DEMO_SCALE ?= 1
 DEMO_PRESET ?=
 
-.PHONY: test demo venv clean
+.PHONY: test test-fast demo venv clean
 
 venv: $(INSTALLED)
 
@@ -24,7 +27,11 @@ $(INSTALLED): requirements.txt pyproject.toml
 	touch $@
 
 test: $(INSTALLED)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+# the edit loop: every test but those marked slow (whole demos, SLURM, kills, exports)
+test-fast: $(INSTALLED)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow" $(PYTEST_ARGS)
 
 demo: $(INSTALLED)
 	$(PY) -m fairseq_ext.demo --scale $(DEMO_SCALE) $(if $(DEMO_PRESET),--preset $(DEMO_PRESET),--pairs $(PAIRS))

@@ -6,6 +6,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+# Under pytest-xdist (make test), the cores are shared between the workers: torch (and
+# every process a test starts, which inherits the variable) gets its share, not all of
+# them, so that two workers do not oversubscribe the machine.
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    share = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    os.environ.setdefault("OMP_NUM_THREADS", str(share))
+
 # The checkpoint tests must see torch's real default (weights_only=True).
 os.environ.pop("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", None)
 os.environ.pop("TORCH_FORCE_WEIGHTS_ONLY_LOAD", None)

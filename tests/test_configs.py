@@ -107,3 +107,16 @@ def test_demo_presets_merge_over_the_default_and_an_unknown_one_is_named():
         load_config(REPO / "configs/demo/default.yaml", presets=["nope"])
     with pytest.raises(DemoError, match="pretrain.precision 'fp16'"):
         load_config(REPO / "configs/demo/default.yaml", ["pretrain.precision=fp16"])
+
+
+def test_demo_update_shares_set_each_settings_updates_and_a_share_outside_0_1_is_refused(tmp_path):
+    from fairseq_ext.demo.config import DemoError, load_config
+    from fairseq_ext.demo.pretrain import max_update, plan_runs
+
+    cfg = load_config(REPO / "configs/demo/default.yaml",
+                      ["pretrain.updates=1000", "scale=2", "pretrain.settings.mono.update_share=0.25"])
+    updates = {run.name: max_update(run) for run in plan_runs(cfg, "en-fr", tmp_path)}
+    assert updates == {"default": 2000, "sep_emb_l1_6": 2000, "mono_en": 500, "mono_fr": 500}
+    for share in ("0", "1.5"):
+        with pytest.raises(DemoError, match=rf"pretrain.settings.mono.update_share {share}"):
+            load_config(REPO / "configs/demo/default.yaml", [f"pretrain.settings.mono.update_share={share}"])

@@ -19,6 +19,9 @@ class SettingSpec:
     config: str = field(default=MISSING, metadata={"help": "hydra config of pretrain.config_dir, e.g. sep_emb"})
     data: str = field(default=MISSING, metadata={"help": "folder of the pipeline's bin/ ({lang}: monolingual runs)"})
     monolingual: bool = field(default=False, metadata={"help": "one run per language of the pair, named <setting>_<lang>"})
+    update_share: float = field(default=1.0, metadata={
+        "help": "this setting's updates as a share of pretrain.updates (0.5 for a monolingual model: as many "
+                "subwords of its language as a bilingual model sees of each of its two)"})
 
 
 @dataclass
@@ -83,8 +86,10 @@ class DemoConfig:
 
         return fastest_precision(cuda=self.pretrain.gpus > 0)
 
-    def scaled_updates(self) -> int:
-        return max(1, round(self.pretrain.updates * self.scale))
+    def scaled_updates(self, setting: str = "") -> int:
+        """Updates per model (x scale); of ``setting``'s models, its share of them."""
+        share = self.pretrain.settings[setting].update_share if setting else 1.0
+        return max(1, round(self.pretrain.updates * self.scale * share))
 
     def langs(self, pair: str) -> List[str]:
         return pair.split("-")
@@ -130,6 +135,9 @@ def load_config(path, overrides: Sequence[str] = (), presets: Sequence[str] = ()
         raise DemoError(f"analysis.bilingual {cfg.analysis.bilingual!r} is not a bilingual setting of pretrain.settings")
     if not any(s.monolingual for s in cfg.pretrain.settings.values()):
         raise DemoError("pretrain.settings: the analysis needs a monolingual setting (monolingual: true)")
+    for name, spec in cfg.pretrain.settings.items():
+        if not 0 < spec.update_share <= 1:
+            raise DemoError(f"pretrain.settings.{name}.update_share {spec.update_share}: expected a share in (0, 1]")
     if cfg.pretrain.precision not in ("auto", "fp32", "bf16"):
         raise DemoError(f"pretrain.precision {cfg.pretrain.precision!r}: expected auto, fp32 or bf16")
     return cfg

@@ -30,7 +30,7 @@ def plan_runs(cfg: DemoConfig, pair: str, data_dir: Path) -> List[PretrainRun]:
     runs = []
     for name, spec in cfg.pretrain.settings.items():
         for run_langs in ([[lang] for lang in langs] if spec.monolingual else [langs]):
-            overrides = [*cfg.pretrain.overrides, f"optimization.max_update={cfg.scaled_updates()}"]
+            overrides = [*cfg.pretrain.overrides, f"optimization.max_update={cfg.scaled_updates(name)}"]
             if spec.monolingual:  # its criterion logs no loss_en
                 overrides.append("checkpoint.best_checkpoint_metric=loss")
             run_name = f"{name}_{run_langs[0]}" if spec.monolingual else name
@@ -48,6 +48,12 @@ def plan_runs(cfg: DemoConfig, pair: str, data_dir: Path) -> List[PretrainRun]:
     return runs
 
 
+def max_update(run: PretrainRun) -> int:
+    """The updates ``run`` trains for: its (last) ``optimization.max_update`` override."""
+    values = [o.split("=", 1)[1] for o in run.overrides if o.startswith("optimization.max_update=")]
+    return int(values[-1])
+
+
 def checkpoint(run: PretrainRun) -> Path:
     """The model the later stages use: the best on English (or the language's) dev loss."""
     return run.folder / CHECKPOINTS / "checkpoint_best.pt"
@@ -57,7 +63,7 @@ def is_bilingual(run: PretrainRun) -> bool:
     return len(run.langs) > 1
 
 
-def pretrain(runs: List[PretrainRun], workers: int, updates: int, desc: str, gpus: int = 0) -> Dict[str, float]:
+def pretrain(runs: List[PretrainRun], workers: int, desc: str, gpus: int = 0) -> Dict[str, float]:
     """Train the unfinished runs, ``workers`` at a time (``gpus`` each, else one core each);
     returns each trained run's seconds."""
     resources = Resources(cpus_per_task=1, gpus_per_node=gpus, timeout_min=24 * 60, cluster="local")
@@ -68,9 +74,9 @@ def pretrain(runs: List[PretrainRun], workers: int, updates: int, desc: str, gpu
     running, seconds = {}, {}
 
     def updates_done():
-        return sum(updates if (r.folder / DONE).exists() else progress(r.folder, r.langs)["updates"] for r in runs)
+        return sum(max_update(r) if (r.folder / DONE).exists() else progress(r.folder, r.langs)["updates"] for r in runs)
 
-    bar = tqdm(total=updates * len(runs), initial=updates_done(), desc=desc, unit="upd", dynamic_ncols=True)
+    bar = tqdm(total=sum(map(max_update, runs)), initial=updates_done(), desc=desc, unit="upd", dynamic_ncols=True)
     try:
         while queue or running:
             while queue and len(running) < workers:

@@ -376,13 +376,19 @@ def cannot_show(settings_run: Sequence[str]) -> List[str]:
     ]
 
 
+def _updates_text(cfg: DemoConfig) -> str:
+    shares = {name: cfg.scaled_updates(name) for name, spec in cfg.pretrain.settings.items() if spec.update_share != 1}
+    return f"{cfg.scaled_updates()} pretraining updates per model" + "".join(
+        f", {ROW_NAMES.get(name, name)} models {updates}" for name, updates in shares.items())
+
+
 def write_report(cfg: DemoConfig, timings: Dict[str, dict]) -> List[Path]:
     out = cfg.out
     pairs = [p for p in cfg.pairs if (out / p).exists()] or sorted(p.name for p in out.iterdir() if (p / "pretrain").exists())
     blocks: list = [
         Heading(1, "xling demo: emerging cross-lingual structure, in miniature"),
         Paragraph(f"Written {time.strftime('%Y-%m-%d %H:%M')} from the files under `{out}` (pairs: "
-                  f"{', '.join(pairs)}; scale {cfg.scale:g}; {cfg.scaled_updates()} pretraining updates per model). "
+                  f"{', '.join(pairs)}; scale {cfg.scale:g}; {_updates_text(cfg)}). "
                   "Every number comes from files this run wrote; the paper's numbers are its Table 1."),
     ]
     precision, why = cfg.precision()

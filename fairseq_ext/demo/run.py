@@ -94,7 +94,7 @@ def run_pair(cfg: DemoConfig, pair: str, stages: Stages) -> None:
 
     runs = plan_runs(cfg, pair, folder)
     with stages.stage(f"pretrain {pair}") as status:
-        seconds = pretrain(runs, cfg.workers, cfg.scaled_updates(), f"pretrain {pair}", cfg.pretrain.gpus)
+        seconds = pretrain(runs, cfg.workers, f"pretrain {pair}", cfg.pretrain.gpus)
         status["reused"] = not seconds
         for name, value in seconds.items():
             logger.info("pretrained %s in %.0f s", name, value)
