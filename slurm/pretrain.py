@@ -71,10 +71,14 @@ def compose_config(run: PretrainRun, extra: Sequence[str] = ()):
     # which hydra 1.3 accepts with a deprecation warning. version_base "1.1" is what
     # fairseq-hydra-train runs with; it is also process-wide, and a newer base would make
     # fairseq's own hydra.experimental.initialize() raise in this process afterwards.
+    # Hydra's reminders about both are for fairseq, not for the user: filtered before
+    # initialize_config_dir, which warns on entry.
     hydra_init(run.config)
-    with warnings.catch_warnings(), initialize_config_dir(config_dir=run.config_dir, version_base="1.1"):
+    with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="(?s).*validated against ConfigStore schema")
-        return compose(config_name=run.config, overrides=[*fairseq_overrides(run), *extra])
+        warnings.filterwarnings("ignore", message='(?s).*version_base="1.1" selects Hydra 1.1')
+        with initialize_config_dir(config_dir=run.config_dir, version_base="1.1"):
+            return compose(config_name=run.config, overrides=[*fairseq_overrides(run), *extra])
 
 
 def config_precision(cfg) -> str:

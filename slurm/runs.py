@@ -84,13 +84,20 @@ def needs_submission(state: str) -> bool:
 
 
 def progress(run_dir: Path, langs: List[str]) -> dict:
-    """Updates, attempts and the latest training loss of each language, from the log."""
+    """Updates, attempts and the latest training loss of each language, from the log.
+
+    The latest of fairseq's interval records (``train_inner``) and end-of-epoch records
+    (``train``, keys prefixed ``train_``): a run shorter than its log interval writes only
+    the latter."""
     records = read_log(run_dir)
-    inner = [r for r in records if r.get("tag") == "train_inner"]
-    last = inner[-1] if inner else {}
-    losses = {lang: float(last[f"loss_{lang}"]) for lang in langs if f"loss_{lang}" in last}
+    updates, losses = 0, {}
+    for record in records:
+        prefix = {"train_inner": "", "train": "train_"}.get(record.get("tag"))
+        if prefix is not None and f"{prefix}num_updates" in record:
+            updates = int(record[f"{prefix}num_updates"])
+            losses = {lang: float(record[f"{prefix}loss_{lang}"]) for lang in langs if f"{prefix}loss_{lang}" in record}
     return {
-        "updates": int(last["num_updates"]) if "num_updates" in last else 0,
+        "updates": updates,
         "attempts": sum(r.get("tag") == "start" for r in records),
         "losses": losses,
     }

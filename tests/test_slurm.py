@@ -329,3 +329,24 @@ def test_xling_adam_is_fairseqs_adam_on_one_flat_tensor():
     assert optimizer.supports_flat_params
     assert (ends[1] - start).abs().max() > 0.01, "it trained"
     torch.testing.assert_close(ends[1], ends[0], rtol=0, atol=1e-5)
+
+
+def test_status_progress_reads_end_of_epoch_records_when_a_run_is_shorter_than_its_log_interval(tmp_path):
+    import json
+
+    from slurm.runs import TRAIN_LOG, progress
+
+    def write(*records):
+        (tmp_path / TRAIN_LOG).write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+
+    start = {"tag": "start"}
+    # 40 updates with log_interval 50: fairseq writes only the end-of-epoch record
+    epoch_end = {"tag": "train", "epoch": 1, "train_loss_en": "9.5", "train_loss_fr": "9.8", "train_num_updates": "40"}
+    write(start, epoch_end, {"tag": "valid", "valid_loss_en": "9.9", "valid_num_updates": "40"})
+    assert progress(tmp_path, ["en", "fr"]) == {"updates": 40, "attempts": 1, "losses": {"en": 9.5, "fr": 9.8}}
+    # the latest record wins, whichever kind it is; a second attempt is counted
+    inner = {"tag": "train_inner", "loss_en": "8.1", "loss_fr": "8.4", "num_updates": "50"}
+    write(start, epoch_end, start, inner)
+    assert progress(tmp_path, ["en", "fr"]) == {"updates": 50, "attempts": 2, "losses": {"en": 8.1, "fr": 8.4}}
+    write()
+    assert progress(tmp_path, ["en"]) == {"updates": 0, "attempts": 0, "losses": {}}
