@@ -66,7 +66,7 @@ def transfer(test, majority=34.0, dev=None, dev_majority=30.0, task="bible_genre
     return TransferResults(
         test={s: {task: v} for s, v in test.items()},
         dev={s: {task: (dev or {}).get(s, 60.0)} for s in test},
-        majority={task: majority}, dev_majority={task: dev_majority}, test_size={task: N},
+        majority={task: majority}, dev_majority={task: dev_majority}, test_size={task: N}, dev_size={task: 500},
     )
 
 
@@ -122,8 +122,11 @@ def test_the_settings_come_from_the_results():
     assert claims["transfer/fr/bible_genre/sep_emb_l1_6"].text.startswith("Sep Emb + L1-6 transfers")
 
 
-def test_no_ratio_when_english_is_not_above_its_majority_class():
-    claims = by_id(transfer_claims(transfer({"default": 40.0}, dev={"default": 29.0}), "en-fr", "fr"))
+@pytest.mark.parametrize("english", [29.0, 30.0 + 0.5 * MARGIN_SE * binomial_se(30.0, 500)])
+def test_no_ratio_when_english_is_not_above_its_majority_class_by_the_margin(english):
+    """English below its majority class, or above it within noise: the ratio would be
+    noise of any size, so there is none."""
+    claims = by_id(transfer_claims(transfer({"default": 40.0}, dev={"default": english}), "en-fr", "fr"))
     assert claims["transfer/fr/bible_genre/default"].ratio is None
 
 
@@ -131,6 +134,7 @@ def test_read_transfer_takes_the_test_size_and_the_english_majority_from_the_gri
     task_dir = tmp_path / "data" / "classification" / "bible_genre"
     task_dir.mkdir(parents=True)
     (task_dir / "fr.test.tsv").write_text("".join(f"{'ab'[i % 3 == 0]}\tverset {i}\n" for i in range(7)) + "\n")
+    (task_dir / "en.dev.tsv").write_text("a\tverse 1\nb\tverse 2\na\tverse 3\n")
     cfg = load_config(str(REPO / "configs/transfer/standin_classification.yaml"),
                       ["name=bible_genre", "setting=default", "model.name=default", "model.checkpoint=none.pt",
                        f"data.root={tmp_path / 'data'}"])
@@ -147,6 +151,7 @@ def test_read_transfer_takes_the_test_size_and_the_english_majority_from_the_gri
     assert results.dev_majority == {"bible_genre": pytest.approx(30.0)}
     assert results.majority == {"bible_genre": pytest.approx(34.0)}
     assert results.test_size == {"bible_genre": 7}  # examples, not lines (the blank one is none)
+    assert results.dev_size == {"bible_genre": 3}
 
 
 # ---------------------------------------------------------------- alignment against the random encoder

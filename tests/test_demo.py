@@ -5,6 +5,7 @@ run's numbers. Then the HTML report rendered by headless Chromium."""
 
 import csv
 import json
+import math
 import os
 import re
 import shutil
@@ -270,8 +271,13 @@ def test_every_verdict_of_claims_json_follows_from_the_runs_files(demo):
             record = records[f"transfer/fr/{task}/{setting}"]
             assert record["source_value"] == pytest.approx(100 * summary["dev"])
             assert record["source_control_value"] == pytest.approx(100 * summary["majority_baseline"]["dev"])
+            # a ratio only where English is above its majority class by the margin (binomial SE over its dev set)
+            point = json.loads((out / "en-fr" / "transfer" / task / setting / summary["best_points"][0] / "result.json")
+                               .read_text(encoding="utf-8"))
+            dev_n = sum(1 for line in Path(point["config"]["data"]["dev"]).read_text(encoding="utf-8").splitlines() if line.strip())
             gain = summary["dev"] - summary["majority_baseline"]["dev"]
-            ratio = (summary["test"]["fr"] - summary["majority_baseline"]["fr"]) / gain if gain > 0 else None
+            noise = THRESHOLD * math.sqrt(summary["dev"] * (1 - summary["dev"]) / dev_n)
+            ratio = (summary["test"]["fr"] - summary["majority_baseline"]["fr"]) / gain if gain >= noise else None
             assert record["ratio"] == (pytest.approx(ratio) if ratio is not None else None)
             cell = table[ROW_NAMES[setting]][f"{task} ratio"]
             assert cell == (f"{ratio:.2f}" if ratio is not None else "–")

@@ -99,10 +99,14 @@ def binomial_se(percent: float, n: int) -> float:
     return 100 * math.sqrt(p * (1 - p) / max(n, 1))
 
 
-def transfer_ratio(target: float, majority: float, source: Optional[float], source_majority: Optional[float]):
+def transfer_ratio(target: float, majority: float, source: Optional[float], source_majority: Optional[float],
+                   source_n: Optional[int]):
     """How much of the English gain over the majority class survives in the target language;
-    None when English itself is not above its majority class (nothing to transfer)."""
-    if source is None or source_majority is None or source <= source_majority:
+    None unless English itself is above its majority class by ``MARGIN_SE`` binomial SEs
+    over its dev set (a gain within noise makes the ratio noise, of any size)."""
+    if source is None or source_majority is None or not source_n:
+        return None
+    if source - source_majority < MARGIN_SE * binomial_se(source, source_n):
         return None
     return (target - majority) / (source - source_majority)
 
@@ -184,7 +188,7 @@ def transfer_claims(transfer: TransferResults, pair: str, lang: str) -> List[Cla
                 control_value=majority, n=n, control_n=None, se=binomial_se(score, n),
                 se_method="binomial over the test set; the majority class is fixed", direction=+1,
                 source_value=source, source_control_value=transfer.dev_majority.get(task),
-                ratio=transfer_ratio(score, majority, source, transfer.dev_majority.get(task)),
+                ratio=transfer_ratio(score, majority, source, transfer.dev_majority.get(task), transfer.dev_size.get(task)),
             )
         claims += transfers.values()
         for setting, reference in HURTS:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from fairseq_ext import files
-from fairseq_ext.demo.claims import RULE, Claim, pair_claims, transfer_id, write_claims
+from fairseq_ext.demo.claims import MARGIN_SE, RULE, Claim, pair_claims, transfer_id, write_claims
 from fairseq_ext.demo.config import DemoConfig
 from fairseq_ext.demo.paper import TABLE1
 from fairseq_ext.demo.results import AnalysisResults, TransferResults, ordered_settings, read_analysis, read_transfer
@@ -204,8 +204,8 @@ def transfer_section(cfg: DemoConfig, pair: str, lang: str, transfer: TransferRe
             f"help paragraph (`libreoffice_module`); test texts are held out of pretraining. Each score averages the "
             f"two grid points best on English dev (the paper's protocol). ratio: the transfer ratio "
             f"({lang} − majority) / (en dev − its majority), the share of the model's English gain over the majority "
-            f"class that reaches {lang} (empty where English is not above its majority class; a description with no "
-            f"error bar of its own, noisy when the English gain is small). Test sets: "
+            f"class that reaches {lang} (empty unless English is above its majority class by {MARGIN_SE:g} standard "
+            f"errors over its dev set; a description with no error bar of its own). Test sets: "
             + ", ".join(f"{t} {transfer.test_size.get(t, 0)} examples" for t in tasks)
             + f". The paper's columns are its Table 1 for {lang} (XNLI, NER, parsing on real benchmarks; "
             f"XNLI Δ is its 3-language average). Also in `{_relative(table_md, cfg.out).as_posix()}`."
@@ -336,7 +336,8 @@ def _details(claim: Claim) -> List[str]:
     if claim.source_value is not None:
         details.append(f"English dev {_value(claim, claim.source_value)}, its majority class "
                        f"{_value(claim, claim.source_control_value)}, transfer ratio "
-                       + (f"{claim.ratio:.2f}" if claim.ratio is not None else "– (English not above its majority)"))
+                       + (f"{claim.ratio:.2f}" if claim.ratio is not None
+                          else f"– (English not above its majority by {MARGIN_SE:g} SE)"))
     return details
 
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from fairseq_ext.analysis.cli import CKA_BOOTSTRAP, read_cka_bootstrap
 from fairseq_ext.analysis.tables import read_table
-from fairseq_ext.transfer.finetune import RESULT, target_test_sizes
+from fairseq_ext.transfer.finetune import RESULT, source_dev_size, target_test_sizes
 from fairseq_ext.transfer.grid import SUMMARY
 from fairseq_ext.transfer.table import ROW_NAMES
 
@@ -31,6 +31,7 @@ class TransferResults:
     majority: Dict[str, float] = field(default_factory=dict)  # task -> majority class on the target test set
     dev_majority: Dict[str, float] = field(default_factory=dict)  # task -> majority class on English dev
     test_size: Dict[str, int] = field(default_factory=dict)  # task -> target test examples
+    dev_size: Dict[str, int] = field(default_factory=dict)  # task -> English dev examples
 
     def tasks(self) -> List[str]:
         return list(dict.fromkeys(task for scores in self.test.values() for task in scores))
@@ -51,6 +52,7 @@ def read_transfer(root: Path, lang: str) -> TransferResults:
             results.dev_majority[task] = 100 * summary["majority_baseline"]["dev"]
         point = json.loads((path.parent / summary["best_points"][0] / RESULT).read_text(encoding="utf-8"))
         results.test_size[task] = target_test_sizes(point, [lang])[lang]
+        results.dev_size[task] = source_dev_size(point)
     return results
 
 

@@ -281,6 +281,12 @@ def target_test_sizes(result: dict, langs: Sequence[str]) -> Dict[str, int]:
     return {lang: len(read_split(data, data.test[lang], lang)) for lang in langs}
 
 
+def source_dev_size(result: dict) -> int:
+    """Examples in the source-language dev set that ``result`` (a result.json) was chosen on."""
+    data = config_from_dict(result["config"]).data
+    return len(read_split(data, data.dev, data.source_lang))
+
+
 def load_finetuned(run_dir) -> Tuple[TransferModel, Pretrained, TransferConfig]:
     """A finished run's model (its best epoch), e.g. to predict or to analyse it."""
     run_dir = Path(run_dir)
