@@ -69,7 +69,7 @@ def read_summary(out: Path, task: str, setting: str) -> dict:
 
 
 def test_every_stage_reports_its_status_and_the_report_is_written(demo):
-    _, out, first = demo
+    config, out, first = demo
     for stage in ("data en-fr", "pretrain en-fr", "transfer en-fr", "analysis en-fr", "report"):
         assert f"[demo] {stage}: started" in first.stdout
         assert re.search(rf"\[demo\] {stage}: (done|reused finished outputs) in \d+m\d\ds", first.stdout)
@@ -79,6 +79,12 @@ def test_every_stage_reports_its_status_and_the_report_is_written(demo):
     assert (out / "report.md").exists() and (out / "report.html").exists()
     timings = json.loads((out / "timings.json").read_text())
     assert {"pretrain en-fr", "transfer en-fr", "analysis en-fr", "report"} <= set(timings)
+    # the report says what the run ran with (jobs=2), not what a later --report-only has
+    assert timings["pretrain en-fr"]["processes"] == 2 and timings["pretrain en-fr"]["cores"] == os.cpu_count()
+    assert f"On {os.cpu_count()} CPU cores, 2 process(es) at a time" in (out / "report.md").read_text(encoding="utf-8")
+    rewritten = run_demo(config, "--report-only", "jobs=1")
+    assert rewritten.returncode == 0, rewritten.stdout[-3000:] + rewritten.stderr[-3000:]
+    assert f"On {os.cpu_count()} CPU cores, 2 process(es) at a time" in (out / "report.md").read_text(encoding="utf-8")
 
 
 def test_every_model_of_the_demo_config_is_pretrained_with_its_setting(demo):

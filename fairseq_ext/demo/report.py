@@ -377,6 +377,11 @@ def cannot_show(settings_run: Sequence[str]) -> List[str]:
     ]
 
 
+def _ran_with(timings: Dict[str, dict], key: str, default):
+    """What the pretraining stages recorded (``cores``, ``processes``); ``default`` for older runs."""
+    return next((t[key] for name, t in timings.items() if name.startswith("pretrain") and key in t), default)
+
+
 def _updates_text(cfg: DemoConfig) -> str:
     shares = {name: cfg.scaled_updates(name) for name, spec in cfg.pretrain.settings.items() if spec.update_share != 1}
     return f"{cfg.scaled_updates()} pretraining updates per model" + "".join(
@@ -398,7 +403,8 @@ def write_report(cfg: DemoConfig, timings: Dict[str, dict]) -> List[Path]:
         blocks += [Heading(2, "Run"),
                    Table(["stage", "wall time (min)"],
                          [[name, f"{t['seconds'] / 60:.1f}"] for name, t in timings.items()] + [["total", f"{total / 60:.1f}"]]),
-                   Paragraph(f"On {os.cpu_count()} CPU cores, {cfg.workers} processes at a time, one core each; "
+                   Paragraph(f"On {_ran_with(timings, 'cores', os.cpu_count())} CPU cores, "
+                             f"{_ran_with(timings, 'processes', cfg.workers)} process(es) at a time, one core each; "
                              f"pretraining in {precision} ({why}).")]
     claims: List[Claim] = []
     settings_run: List[str] = []

@@ -37,8 +37,9 @@ def _minutes(seconds: float) -> str:
 class Stages:
     """Status lines, per-stage logs and the wall time of each stage (OUT_DIR/timings.json)."""
 
-    def __init__(self, out: Path):
+    def __init__(self, out: Path, workers: int):
         self.out = out
+        self.workers = workers
         self.logs = out / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         path = out / TIMINGS
@@ -70,7 +71,9 @@ class Stages:
             handler.close()
         seconds = time.perf_counter() - started
         if not status["reused"]:
-            self.timings[name] = {"seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+            # the machine and parallelism the stage ran with: a later --report-only may run elsewhere
+            self.timings[name] = {"seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+                                  "cores": os.cpu_count(), "processes": self.workers}
             files.write_json(self.out / TIMINGS, self.timings)
         note = "reused finished outputs" if status["reused"] else "done"
         print(f"[demo] {name}: {note} in {_minutes(seconds)}", flush=True)
@@ -146,7 +149,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     os.environ.setdefault("MKL_NUM_THREADS", "1")
     # logs go to the stage logs only (importing fairseq installs a console handler)
     logging.basicConfig(level=logging.INFO, handlers=[logging.NullHandler()], force=True)
-    stages = Stages(cfg.out)
+    stages = Stages(cfg.out, cfg.workers)
     started = time.perf_counter()
     try:
         with stop_on_signals():
