@@ -14,22 +14,23 @@ import sys
 import pytest
 import torch
 
-from helpers import REPO, SHARING_SETTINGS, tiny_train_args
+from helpers import REPO, SHARING_SETTINGS, build_task_and_model, tiny_train_args
 
 PLUGIN_DIR = str(REPO / "fairseq_ext")
 
-# What one step syncs today ("plugin": plugin code is on the stack), to be brought down:
-# - in the forward, from the plugin: the criterion's `masked_tokens.any()` branch, the
-#   encoder's `padding_mask.any()`, the masked rows of the LM head (as fairseq's), the
-#   criterion's masked targets, its per-token languages, their bincount and its boolean
-#   selection; with language-specific parts also the batch language (`aminmax().tolist()`);
-# - in reduce_metrics, from the plugin: `size > 0` per language and the meters' `n > 0`
-#   for each tensor weight (3 aggregators are active), the per-language perplexity's
-#   `count > 0` and its rounding;
+# What one step still syncs ("plugin": plugin code is on the stack); 26 and 27 in all, 17
+# and 18 from the plugin, before the criterion and encoder were changed:
+# - the LM head's masked rows (`features[masked_tokens]`, as in fairseq's RobertaLMHead):
+#   their number is the data's. Without it the head would project every token (about 6x
+#   its FLOPs at 15% masking) or the data pipeline would have to send masked positions;
+# - reduce_metrics: every language's size read at once (a language absent from the
+#   interval logs nothing), fairseq's `loss` meter's `n > 0` for its tensor weight in each
+#   of the 3 active aggregators, and the rounding of each language's perplexity;
 # - fairseq's Trainer: `sample_size or 1.0`, `isfinite(grad_norm)` twice, and the
-#   rounding of each logged meter (`.item()` after a `count > 0`).
-PLUGIN_SYNCS = {"default": 17, "sep_emb_l1_3": 18}
-TOTAL_SYNCS = {"default": 26, "sep_emb_l1_3": 27}
+#   rounding of each logged meter (`.item()`, after a `count > 0`).
+# All but the first come after the backward pass is queued.
+PLUGIN_SYNCS = {"default": 6, "sep_emb_l1_3": 6}
+TOTAL_SYNCS = {"default": 14, "sep_emb_l1_3": 14}
 
 
 def _has_bool_tensor(index) -> bool:
@@ -159,3 +160,64 @@ def test_one_training_step_has_few_host_syncs(bilingual_data, tmp_path, setting)
     assert len(plugin) <= PLUGIN_SYNCS[setting], report
     assert len(syncs) <= TOTAL_SYNCS[setting], report
 
+
+def hand_made_sample(task, lang_ids, lengths, masked, lang=None):
+    """Right-padded sentences of the given lengths, ``masked[b]`` positions of sentence b masked."""
+    generator = torch.Generator().manual_seed(0)
+    vocab = task.source_dictionary
+    src = torch.full((len(lengths), max(lengths)), vocab.pad())
+    target = src.clone()
+    for b, (length, count) in enumerate(zip(lengths, masked)):
+        src[b, :length] = torch.randint(vocab.nspecial, task.mask_idx, (length,), generator=generator)
+        positions = torch.randperm(length, generator=generator)[:count]
+        target[b, positions] = src[b, positions]
+        src[b, positions] = task.mask_idx
+    net_input = {"src_tokens": src, "src_lengths": torch.tensor(lengths), "src_lang_id": torch.tensor(lang_ids)}
+    if lang is not None:
+        net_input["lang"] = lang
+    return {"net_input": net_input, "target": target, "ntokens": sum(lengths), "nsentences": len(lengths)}
+
+
+def reference_losses(model, sample, langs, pad):
+    """{lang: (summed loss, masked tokens)}: every token projected, the masked ones picked in Python."""
+    net_input = sample["net_input"]
+    logits = model(net_input["src_tokens"], src_lang_id=net_input["src_lang_id"])[0]
+    log_probs = logits.log_softmax(-1, dtype=torch.float32)  # as fairseq's cross_entropy computes it
+    totals = {lang: [0.0, 0] for lang in langs}
+    for b, lang_id in enumerate(net_input["src_lang_id"].tolist()):
+        for t, token in enumerate(sample["target"][b].tolist()):
+            if token != pad:
+                totals[langs[lang_id]][0] -= log_probs[b, t, token].item()
+                totals[langs[lang_id]][1] += 1
+    return totals
+
+
+@pytest.mark.parametrize(
+    "setting, lang_ids, lengths, masked, lang",
+    [
+        ("default", [0, 1, 1, 0], [12, 7, 12, 3], [3, 2, 0, 1], None),  # languages mixed, pads, a row unmasked
+        ("sep_emb_l1_3", [1, 1, 1], [10, 10, 10], [2, 3, 1], 1),  # no pads, the language given
+        ("sep_emb_l1_3", [0, 0], [9, 5], [2, 1], 0),
+        ("sep_emb_l1_3", [1, 1], [9, 5], [2, 1], None),  # the language read from src_lang_id
+        ("default", [0, 1], [6, 4], [0, 0], None),  # nothing masked: zero loss
+    ],
+)
+def test_criterion_losses_equal_a_plain_computation(bilingual_data, tmp_path, setting, lang_ids, lengths, masked, lang):
+    from fairseq.criterions.masked_lm import MaskedLmConfig
+
+    from fairseq_ext.criterions.xling_masked_lm import XlingMaskedLmLoss
+
+    task, model = build_task_and_model(tiny_train_args(bilingual_data, tmp_path, "en,fr", 1, SHARING_SETTINGS[setting]))
+    model = model.double().eval()  # no dropout; float64 so that only the loss's own float32 rounding remains
+    criterion = XlingMaskedLmLoss(MaskedLmConfig(), task)
+    sample = hand_made_sample(task, lang_ids, lengths, masked, lang)
+
+    loss, sample_size, log = criterion(model, sample)
+    expected = reference_losses(model, sample, task.langs, task.source_dictionary.pad())
+    assert loss.item() == pytest.approx(sum(v[0] for v in expected.values()), rel=1e-6, abs=1e-6)
+    assert int(sample_size) == sum(masked)
+    for lang, (lang_loss, size) in expected.items():
+        assert log[f"loss_{lang}"].item() == pytest.approx(lang_loss, rel=1e-6, abs=1e-6)
+        assert int(log[f"sample_size_{lang}"]) == size
+    if setting == "default" and sum(masked):
+        assert all(size > 0 for _, size in expected.values()), "both languages are in the batch"

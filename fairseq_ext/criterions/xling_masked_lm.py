@@ -22,20 +22,21 @@ class XlingMaskedLmLoss(MaskedLmLoss):
 
     def forward(self, model, sample, reduce=True):
         target = sample["target"]
-        masked_tokens = target.ne(self.padding_idx)
-        sample_size = masked_tokens.int().sum()
-        if masked_tokens.device.type == "cpu":
-            if not masked_tokens.any():
-                masked_tokens = None  # rare: nothing masked, project every token
-        else:
-            # no host sync on accelerators: torch.where instead of a Python branch
-            masked_tokens = torch.where(masked_tokens.any(), masked_tokens, masked_tokens.new([True]))
+        net_input = sample["net_input"]
+        counted = target.ne(self.padding_idx)
+        sample_size = counted.int().sum()
+        # nothing masked (rare): project every token; decided on the device, not on the host
+        masked_tokens = torch.where(counted.any(), counted, counted.new([True]))
+        # ntokens (a host int) counts the non-pad tokens: the encoder need not ask the device for pads
+        has_pads = sample["ntokens"] != net_input["src_tokens"].numel()
 
-        logits = model(**sample["net_input"], masked_tokens=masked_tokens)[0]
-        targets = target[masked_tokens] if masked_tokens is not None else target.view(-1)
+        logits = model(**net_input, masked_tokens=masked_tokens, has_pads=has_pads)[0]
+        # the model projects the masked positions in row-major order; the logits' row count
+        # sizes their indices, so the mask is not read back to the host a second time
+        rows = torch.nonzero_static(masked_tokens.view(-1), size=logits.size(0)).view(-1)
         token_loss = modules.cross_entropy(
             logits.view(-1, logits.size(-1)),
-            targets.view(-1),
+            target.view(-1)[rows],
             reduction="none",
             ignore_index=self.padding_idx,
         )
@@ -47,18 +48,13 @@ class XlingMaskedLmLoss(MaskedLmLoss):
             "nsentences": sample["nsentences"],
             "sample_size": sample_size,
         }
-        lang_ids = sample["net_input"].get("src_lang_id")
+        lang_ids = net_input.get("src_lang_id")
         if self.langs and lang_ids is not None:
-            if masked_tokens is None:
-                token_lang = lang_ids[:, None].expand_as(target).reshape(-1)
-            else:
-                token_lang = lang_ids[:, None].expand_as(masked_tokens)[masked_tokens]
-            counted = targets.view(-1).ne(self.padding_idx)
+            # summed per language on the device: each row's sentence is its index // length
             num_langs = len(self.langs)
-            lang_loss = token_loss.detach().new_zeros(num_langs).index_add_(
-                0, token_lang, token_loss.detach() * counted
-            )
-            lang_size = torch.bincount(token_lang[counted], minlength=num_langs)
+            token_lang = lang_ids[rows // target.size(1)]
+            lang_loss = token_loss.detach().new_zeros(num_langs).index_add_(0, token_lang, token_loss.detach())
+            lang_size = lang_ids.new_zeros(num_langs).index_add_(0, lang_ids, counted.sum(1))
             for i, lang in enumerate(self.langs):
                 logging_output[f"loss_{lang}"] = lang_loss[i]
                 logging_output[f"sample_size_{lang}"] = lang_size[i]
@@ -70,8 +66,10 @@ class XlingMaskedLmLoss(MaskedLmLoss):
         langs = sorted(
             {key[len("sample_size_") :] for log in logging_outputs for key in log if key.startswith("sample_size_")}
         )
-        for lang in langs:
-            size = sum(log.get(f"sample_size_{lang}", 0) for log in logging_outputs)
+        sums = [sum(log.get(f"sample_size_{lang}", 0) for log in logging_outputs) for lang in langs]
+        # read to the host at once (one sync, not two per language), so the meters get numbers
+        sizes = torch.stack([torch.as_tensor(size) for size in sums]).tolist() if sums else []
+        for lang, size in zip(langs, sizes):
             if size > 0:  # a language can be absent from a logging interval
                 loss = sum(log.get(f"loss_{lang}", 0) for log in logging_outputs)
                 metrics.log_scalar(f"loss_{lang}", loss / size / math.log(2), size, round=3)

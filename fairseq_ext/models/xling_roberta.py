@@ -16,6 +16,7 @@ the Hugging Face export do not change) with a leaner forward, ``XlingEncoderLaye
 """
 
 import logging
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -161,24 +162,30 @@ class LanguageAwareTransformerEncoder(TransformerEncoder):
             return self.layers
         return [*self.extra_lower_layers[lang - 1], *self.layers[self.lang_specific_layers :]]
 
-    def batch_language(self, src_lang_id) -> int:
-        """The single language of a batch; language-specific modules are chosen on the host."""
+    def batch_language(self, src_lang_id, lang: Optional[int] = None) -> int:
+        """The single language of a batch; language-specific modules are chosen on the host.
+
+        ``lang`` is the batch's language as the host knows it (the xling_mlm task sends it
+        with every batch); without it, ``src_lang_id`` is read back from the device.
+        """
         if not self.has_lang_specific_parts:
             return 0
-        if src_lang_id is None:
-            raise ValueError(
-                "this model has language-specific parameters: pass src_lang_id "
-                "(one language id per sentence, the index of its language in --langs)"
-            )
-        low, high = torch.stack(torch.aminmax(src_lang_id)).tolist()  # one host sync
-        if low != high:
-            raise ValueError(
-                f"a batch mixes languages {low}..{high}; language-specific parameters need "
-                "one language per batch (the xling_mlm task batches that way)"
-            )
-        if not 0 <= low < self.num_langs:
-            raise ValueError(f"language id {low} is out of range for {self.num_langs} languages")
-        return low
+        if lang is None:
+            if src_lang_id is None:
+                raise ValueError(
+                    "this model has language-specific parameters: pass src_lang_id "
+                    "(one language id per sentence, the index of its language in --langs)"
+                )
+            low, high = torch.stack(torch.aminmax(src_lang_id)).tolist()  # one host sync
+            if low != high:
+                raise ValueError(
+                    f"a batch mixes languages {low}..{high}; language-specific parameters need "
+                    "one language per batch (the xling_mlm task batches that way)"
+                )
+            lang = low
+        if not 0 <= lang < self.num_langs:
+            raise ValueError(f"language id {lang} is out of range for {self.num_langs} languages")
+        return lang
 
     def forward_embedding(self, src_tokens, token_embedding=None, lang: int = 0, src_lang_id=None):
         if token_embedding is None:
@@ -205,12 +212,13 @@ class LanguageAwareTransformerEncoder(TransformerEncoder):
         return_all_hiddens: bool = False,
         token_embeddings=None,
         src_lang_id=None,
-        lang: int = None,
+        lang: Optional[int] = None,
+        has_pads: Optional[bool] = None,
     ):
-        if lang is None:
-            lang = self.batch_language(src_lang_id)
+        lang = self.batch_language(src_lang_id, lang)
         padding_mask = src_tokens.eq(self.padding_idx)
-        has_pads = bool(padding_mask.any())
+        if has_pads is None:  # the caller cannot tell from host-side sizes: ask the device
+            has_pads = bool(padding_mask.any())
 
         x, embedding = self.forward_embedding(src_tokens, token_embeddings, lang, src_lang_id)
         if has_pads:
@@ -273,23 +281,28 @@ class XlingRobertaEncoder(RobertaEncoder):
         return_all_hiddens=False,
         masked_tokens=None,
         src_lang_id=None,
+        lang: Optional[int] = None,
+        has_pads: Optional[bool] = None,
         **unused,
     ):
-        lang = self.sentence_encoder.batch_language(src_lang_id)
+        lang = self.sentence_encoder.batch_language(src_lang_id, lang)
         x, extra = self.extract_features(
-            src_tokens, return_all_hiddens=return_all_hiddens, src_lang_id=src_lang_id, lang=lang
+            src_tokens, return_all_hiddens=return_all_hiddens, src_lang_id=src_lang_id, lang=lang, has_pads=has_pads
         )
         if not features_only:
             x = self.output_layer(x, masked_tokens=masked_tokens, lang=lang)
         return x, extra
 
-    def extract_features(self, src_tokens, return_all_hiddens=False, src_lang_id=None, lang=None, **kwargs):
+    def extract_features(
+        self, src_tokens, return_all_hiddens=False, src_lang_id=None, lang=None, has_pads=None, **kwargs
+    ):
         encoder_out = self.sentence_encoder(
             src_tokens,
             return_all_hiddens=return_all_hiddens,
             token_embeddings=kwargs.get("token_embeddings"),
             src_lang_id=src_lang_id,
             lang=lang,
+            has_pads=has_pads,
         )
         features = encoder_out["encoder_out"][0].transpose(0, 1)  # T x B x C -> B x T x C
         inner_states = encoder_out["encoder_states"] if return_all_hiddens else None

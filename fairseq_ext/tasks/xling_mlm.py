@@ -7,7 +7,9 @@ Data layout (written by ``preprocess/``)::
     DATA/train.<lang>.{bin,idx}    ... or as file prefixes
 
 The language id (the index of the language in ``--langs``) travels in
-``net_input["src_lang_id"]`` so the model can pick language-specific parameters.
+``net_input["src_lang_id"]`` (one per sentence, on the device) and ``net_input["lang"]``
+(one per batch, a Python int), so the model picks language-specific parameters without
+reading the device.
 """
 
 import logging
@@ -17,6 +19,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 from fairseq.data import (
+    FairseqDataset,
     IdDataset,
     NestedDictionaryDataset,
     NumelDataset,
@@ -165,6 +168,7 @@ class XlingMaskedLMTask(MaskedLMTask):
                     "src_tokens": RightPadDataset(src, pad_idx=pad),
                     "src_lengths": NumelDataset(src, reduce=False),
                     "src_lang_id": RawLabelDataset(np.full(len(src), lang_id, dtype=np.int64)),
+                    "lang": BatchLanguageDataset(lang_id, len(src)),
                 },
                 "target": RightPadDataset(tgt, pad_idx=pad),
                 "nsentences": NumSamplesDataset(),
@@ -207,6 +211,29 @@ class XlingMaskedLMTask(MaskedLMTask):
 
     def begin_epoch(self, epoch, model):
         model.set_epoch(epoch)
+
+
+class BatchLanguageDataset(FairseqDataset):
+    """Every sample's language id, collated to one Python int per batch.
+
+    Collation reads the samples, not this dataset's own id: fairseq collates a
+    concatenation of languages with the first language's collater.
+    """
+
+    def __init__(self, lang_id: int, size: int):
+        self.lang_id, self.size = lang_id, size
+
+    def __getitem__(self, index):
+        return self.lang_id
+
+    def __len__(self):
+        return self.size
+
+    def collater(self, samples):
+        langs = set(samples)
+        if len(langs) != 1:
+            raise ValueError(f"a batch mixes languages {sorted(langs)}: xling_mlm batches one language at a time")
+        return langs.pop()
 
 
 def parse_langs(langs: str) -> List[str]:
