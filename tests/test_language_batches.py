@@ -134,3 +134,28 @@ def test_batch_language_reaches_the_model(bilingual_data):
     logits, _ = model(**batch["net_input"])
     assert logits.shape[:2] == batch["net_input"]["src_tokens"].shape
     assert torch.isfinite(logits).all()
+
+
+def test_a_blocks_input_and_target_share_one_draw_which_resume_repeats_and_epochs_change():
+    from fairseq.data import Dictionary
+
+    from fairseq_ext.data import LanguageMaskTokensDataset
+
+    vocab = Dictionary()
+    for word in "abcdefghij":
+        vocab.add_symbol(word)
+    mask = vocab.add_symbol("<mask>")
+    blocks = [torch.arange(vocab.nspecial, vocab.nspecial + 10) for _ in range(200)]
+    kwargs = dict(vocab=vocab, pad_idx=vocab.pad(), mask_idx=mask, seed=5, leave_unmasked_prob=0.0, random_token_prob=0.0)
+    source, target = LanguageMaskTokensDataset.apply_mask(blocks, **kwargs)
+    first = [(source[i], target[i]) for i in range(len(blocks))]
+    for (src, tgt), block in zip(first, blocks):
+        predicted = tgt.ne(vocab.pad())
+        assert torch.equal(predicted, src.eq(mask)), "the target marks exactly the input's masked positions"
+        assert torch.equal(tgt[predicted], block[predicted]) and torch.equal(src[~predicted], block[~predicted])
+    again_source, again_target = LanguageMaskTokensDataset.apply_mask(blocks, **kwargs)
+    assert all(torch.equal(again_source[i], s) and torch.equal(again_target[i], t) for i, (s, t) in enumerate(first))
+    source.set_epoch(2)
+    assert sum(not torch.equal(source[i], s) for i, (s, _) in enumerate(first)) > 100, "a new epoch, new masks"
+    with pytest.raises(ValueError, match="span masking"):
+        LanguageMaskTokensDataset(blocks, **kwargs, mask_multiple_length=3)
