@@ -45,3 +45,30 @@ def untie_bf16_from_tpu() -> None:
 
     init.untied_bf16 = True
     trainer.Trainer.__init__ = init
+
+
+def let_pytorch_ddp_run_on_cpus() -> None:
+    """``--ddp-backend pytorch_ddp`` gives torch's DistributedDataParallel
+    ``device_ids=[device_id]`` for every model, which torch refuses for a model on CPUs.
+
+    For a CPU model, drop the device ids (torch's own rule for CPU modules).
+    """
+    from fairseq.models import distributed_fairseq_model
+    from torch.nn.parallel import DistributedDataParallel
+
+    if getattr(distributed_fairseq_model.DistributedDataParallel, "drops_cpu_device_ids", False):
+        return
+
+    class DeviceAwareDDP(DistributedDataParallel):
+        drops_cpu_device_ids = True
+
+        def __init__(self, module, device_ids=None, output_device=None, **kwargs):
+            if all(p.device.type == "cpu" for p in module.parameters()):
+                device_ids = output_device = None
+            super().__init__(module, device_ids=device_ids, output_device=output_device, **kwargs)
+
+    distributed_fairseq_model.DistributedDataParallel = DeviceAwareDDP
+
+
+# applied on import (fairseq_ext/__init__.py imports this module), like the calls listed there
+let_pytorch_ddp_run_on_cpus()

@@ -16,9 +16,10 @@ the Hugging Face export do not change) with a leaner forward, ``XlingEncoderLaye
 """
 
 import logging
-from typing import Optional
+from typing import List, Optional
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from fairseq.models import register_model, register_model_architecture
 from fairseq.models.roberta.model import (
@@ -100,6 +101,29 @@ class XlingEncoderLayer(TransformerEncoderLayerBase):
             out = torch.matmul(probs, v)
         out = out.permute(2, 0, 1, 3).reshape(length, batch, dim)  # B x H x T x C/H -> T x B x C
         return attn.out_proj(out)
+
+
+def _data_parallel() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+class _ZeroGradients(torch.autograd.Function):
+    """Identity on ``x`` whose backward also gives each of ``params`` a zero gradient.
+
+    torch's DistributedDataParallel without ``find_unused_parameters`` (a graph walk every
+    step) waits for every parameter's gradient: another language's get zeros, as
+    ``legacy_ddp`` fills them in. Made, not computed as ``0 * p.sum()``, they stay zero
+    (not NaN) whatever a parameter holds.
+    """
+
+    @staticmethod
+    def forward(ctx, x, *params):
+        ctx.like = [(p.shape, p.dtype, p.device) for p in params]
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (grad, *(torch.zeros(shape, dtype=dtype, device=device) for shape, dtype, device in ctx.like))
 
 
 class LanguageAwareTransformerEncoder(TransformerEncoder):
@@ -187,6 +211,29 @@ class LanguageAwareTransformerEncoder(TransformerEncoder):
             raise ValueError(f"language id {lang} is out of range for {self.num_langs} languages")
         return lang
 
+    def parameters_unused_by(self, lang: int) -> List[nn.Parameter]:
+        """The trainable language-specific parameters that a batch of language ``lang`` leaves out."""
+        if not self.has_lang_specific_parts:
+            return []
+        used = (self.embed_tokens_for(lang), self.embed_positions_for(lang), *self.layers_for(lang))
+        used = {id(p) for module in used if module is not None for p in module.parameters()}
+        specific = (
+            self.embed_tokens,
+            self.embed_positions,
+            self.extra_embed_tokens,
+            self.extra_embed_positions,
+            *self.layers[: self.lang_specific_layers],
+            self.extra_lower_layers,
+        )
+        unused = {
+            id(p): p
+            for module in specific
+            if module is not None
+            for p in module.parameters()
+            if p.requires_grad and id(p) not in used
+        }
+        return list(unused.values())
+
     def forward_embedding(self, src_tokens, token_embedding=None, lang: int = 0, src_lang_id=None):
         if token_embedding is None:
             token_embedding = self.embed_tokens_for(lang)(src_tokens)
@@ -230,6 +277,10 @@ class LanguageAwareTransformerEncoder(TransformerEncoder):
             x = layer(x, encoder_padding_mask=padding_mask if has_pads else None)
             if return_all_hiddens:
                 states.append(x)
+        if torch.is_grad_enabled() and _data_parallel():  # torch's DDP waits for every gradient
+            unused = self.parameters_unused_by(lang)
+            if unused:
+                x = _ZeroGradients.apply(x, *unused)
         if self.layer_norm is not None:
             x = self.layer_norm(x)
 
