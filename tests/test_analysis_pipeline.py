@@ -19,6 +19,8 @@ from fairseq_ext.analysis.procrustes import OrthogonalMap
 from fairseq_ext.analysis.representations import encode_words, load_model, sentence_vectors
 from fairseq_ext.analysis.word_alignment import mapped_features
 
+pytestmark = pytest.mark.slow  # trained models through every analysis: make test runs it, make test-fast does not
+
 PNG = b"\x89PNG\r\n\x1a\n"
 
 

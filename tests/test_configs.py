@@ -39,6 +39,7 @@ def test_every_row_has_a_config_at_both_scales():
         assert names == set(ROWS)
 
 
+@pytest.mark.slow  # twelve trainings
 @pytest.mark.parametrize("scale", ["tiny", "paper"])
 @pytest.mark.parametrize("row", list(ROWS))
 def test_hydra_config_trains(bilingual_data, tmp_path, scale, row):
@@ -66,6 +67,7 @@ def test_hydra_config_trains(bilingual_data, tmp_path, scale, row):
     assert model_cfg["encoder_layers"] == 8 and model_cfg["encoder_embed_dim"] == DIMS[scale]
 
 
+@pytest.mark.slow
 def test_plain_fairseq_train_with_user_dir(bilingual_data, tmp_path):
     """The CLI entry point, from another working directory, with a relative --user-dir."""
     work = tmp_path / "elsewhere"

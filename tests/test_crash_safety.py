@@ -22,6 +22,8 @@ from slurm.launch import main as launch_main
 from slurm.runs import CHECKPOINTS, DONE, PretrainRun, read_json, read_log
 from slurm.submit import prepare_run
 
+pytestmark = pytest.mark.slow  # runs killed at random moments: make test runs it, make test-fast does not
+
 TESTS = Path(__file__).resolve().parent
 KILLS = 12
 

@@ -23,6 +23,8 @@ from fairseq_ext.transfer.table import ROW_NAMES
 from helpers import REPO
 from registry_slice import SMALL
 
+pytestmark = pytest.mark.slow  # a reduced demo end to end: make test runs it, make test-fast does not
+
 CHROMIUM = "chromium"
 DEFAULTS = load_demo_config(REPO / "configs/demo/default.yaml")
 SETTINGS = tuple(name for name, spec in DEFAULTS.pretrain.settings.items() if not spec.monolingual)

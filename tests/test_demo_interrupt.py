@@ -18,6 +18,9 @@ from helpers import REPO
 from fairseq_ext.checkpoints import stored_updates
 from slurm.runs import CHECKPOINTS, DONE, read_log
 from test_demo import small_demo_config
+import pytest
+
+pytestmark = pytest.mark.slow  # a reduced demo, interrupted and resumed: make test runs it, make test-fast does not
 
 UPDATES = 400  # more than either demo trains before it is stopped
 STOP_S = 15  # what "within seconds" means here

@@ -10,6 +10,8 @@ import torch
 
 from helpers import REPO, SHARING_SETTINGS, build_task_and_model, free_port, tiny_train_args
 
+pytestmark = pytest.mark.slow  # two-rank trainings: make test runs it, make test-fast does not
+
 WORKER = Path(__file__).with_name("ddp_worker.py")
 UPDATES = 12
 # Both backends average two ranks' gradients: a halving (exact) and a sum of two (the

@@ -24,6 +24,8 @@ from preprocess.binarize import DataFolder, build_data_folder
 from preprocess.config import VocabConfig
 from preprocess.vocab import train_sentencepiece
 
+pytestmark = pytest.mark.slow  # every sharing setting trained and exported: make test runs it, make test-fast does not
+
 LANGS = ["en", "ru", "zh"]
 WORDS = {
     "en": "the cat dog river house bird sat flew over near old village morning baker opens shop "

@@ -21,6 +21,8 @@ from preprocess.splits import is_reserved
 from preprocess.textio import read_units
 from registry_slice import small_config
 
+pytestmark = pytest.mark.slow  # the corpus pipeline on a registry slice: make test runs it, make test-fast does not
+
 SETTINGS = ("joint", "union", "no_anchors", "extra_anchors")
 
 

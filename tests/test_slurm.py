@@ -64,6 +64,7 @@ def cli(capsys, *argv):
     return code, captured.out, captured.err
 
 
+@pytest.mark.slow  # the local SLURM cluster, or a training job
 def test_two_tasks_train_one_model_through_sbatch(local_slurm, bilingual_data, tmp_path, monkeypatch):
     # the job imports the probe (a PretrainJob subclass) from tests/; sbatch passes PYTHONPATH on
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])))
@@ -108,6 +109,7 @@ def wait_for_checkpoint(save_dir: Path, at_least: int, timeout_s: float) -> int:
     raise TimeoutError(f"no checkpoint with {at_least} updates in {save_dir} after {timeout_s} s")
 
 
+@pytest.mark.slow  # the local SLURM cluster, or a training job
 def test_usr2_requeues_the_job_which_resumes_from_its_checkpoint(local_slurm, bilingual_data, tmp_path):
     run = tiny_run("sep_l1_3", bilingual_data, tmp_path / "run", max_update=80)
     res = Resources(tasks_per_node=1, mem_gb=2, timeout_min=10, signal_delay_s=90, cluster="slurm")
@@ -149,6 +151,7 @@ def write_grid(path: Path, data_root: Path, out_dir: Path) -> Path:
     return path
 
 
+@pytest.mark.slow  # the local SLURM cluster, or a training job
 def test_grid_becomes_one_job_array_and_reruns_submit_nothing(local_slurm, tmp_path, capsys):
     data_root = tmp_path / "data"
     for pair in ("en-fr", "en-de"):
@@ -188,6 +191,7 @@ def test_grid_becomes_one_job_array_and_reruns_submit_nothing(local_slurm, tmp_p
     assert all(read_json(run.folder / DONE)["num_updates"] == 10 for run in runs)
 
 
+@pytest.mark.slow  # the local SLURM cluster, or a training job
 def test_bad_options_fail_before_submission(local_slurm, bilingual_data, tmp_path, capsys):
     queued = set(queue_states())
     base = ["pretrain", "--data", bilingual_data, "--langs", "en,fr", "--out-dir", tmp_path, "--cluster", "slurm"]
@@ -229,6 +233,7 @@ def test_bad_options_fail_before_submission(local_slurm, bilingual_data, tmp_pat
     assert not list(tmp_path.rglob(SUBMISSION)) and not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow  # the local SLURM cluster, or a training job
 def test_without_slurm_the_local_executor_runs_the_same_job(bilingual_data, tmp_path, capsys, monkeypatch):
     no_slurm = tmp_path / "bin"
     no_slurm.mkdir()
