@@ -70,5 +70,24 @@ def let_pytorch_ddp_run_on_cpus() -> None:
     distributed_fairseq_model.DistributedDataParallel = DeviceAwareDDP
 
 
-# applied on import (fairseq_ext/__init__.py imports this module), like the calls listed there
-let_pytorch_ddp_run_on_cpus()
+def before_fairseq_import() -> tuple:
+    """Silences fairseq's import-time advice for a task the plugin never uses (the speech
+    tasks' "install tensorboardX"); returns the root logger's level and handlers, for
+    :func:`undo_import_logging`."""
+    logging.getLogger("fairseq.tasks.text_to_speech").setLevel(logging.WARNING)
+    root = logging.getLogger()
+    return root.level, list(root.handlers)
+
+
+def undo_import_logging(state: tuple) -> None:
+    """Importing ``fairseq.models`` runs ``logging.basicConfig(level=DEBUG)`` (in its
+    wav2vec2_classification module): from then on every library's debug records reach
+    stderr (matplotlib's, hydra's), and an entry point's own ``basicConfig`` is a no-op.
+    Put the root logger back as it was before the plugin imported fairseq; a program that
+    had imported fairseq first keeps what it had."""
+    level, handlers = state
+    root = logging.getLogger()
+    if root.handlers[: len(handlers)] == handlers:
+        for handler in root.handlers[len(handlers):]:
+            root.removeHandler(handler)
+    root.setLevel(level)

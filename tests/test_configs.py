@@ -122,3 +122,18 @@ def test_demo_update_shares_set_each_settings_updates_and_a_share_outside_0_1_is
     for share in ("0", "1.5"):
         with pytest.raises(DemoError, match=rf"pretrain.settings.mono.update_share {share}"):
             load_config(REPO / "configs/demo/default.yaml", [f"pretrain.settings.mono.update_share={share}"])
+
+
+def test_importing_the_plugin_undoes_fairseqs_debug_logging_and_commands_print_no_debug_lines():
+    def run(*argv):
+        done = subprocess.run([sys.executable, *argv], cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done
+
+    level = "import logging, sys; print(logging.getLogger().level, len(logging.getLogger().handlers))"
+    # the control: fairseq's own import switches the root logger to DEBUG, with a handler
+    assert run("-c", f"import fairseq.models; {level}").stdout.split()[-2:] == ["10", "1"]
+    assert run("-c", f"import fairseq_ext, fairseq.models; {level}").stdout.split()[-2:] == ["30", "0"]
+    helped = run("-m", "fairseq_ext.analysis", "--help")
+    assert "usage:" in helped.stdout
+    assert "DEBUG" not in helped.stdout + helped.stderr and "tensorboardX" not in helped.stderr
