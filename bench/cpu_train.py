@@ -139,7 +139,7 @@ def main(argv=None):
                     for system in systems:
                         runs = run_concurrently([worker_cmd(args, system, width, dtype, data)] * procs)
                         fpt = train_throughput.flops_per_token(shape, vocab, runs[0]["masked_fraction"])
-                        per_core = statistics.mean(r["words_per_s"] for r in runs)
+                        per_core = statistics.mean(r["tokens_per_s"] for r in runs)
                         record = {"round": round_index + 1, "width": width, "dtype": dtype, "procs": procs,
                                   "system": system, "tokens_per_s_per_core": per_core,
                                   "flops_per_token": fpt, "model_flops_per_core": per_core * fpt,
