@@ -1,6 +1,7 @@
 """Worker pools that degrade to plain in-process mapping for one worker."""
 
 import os
+import signal
 from contextlib import contextmanager
 from multiprocessing import Pool
 
@@ -15,6 +16,19 @@ class _InProcess:
         return map(fn, items)
 
 
+def _worker_start(initializer, initargs) -> None:
+    """A forked worker inherits its parent's Python-level signal handlers (the demo's
+    stop_on_signals), which run only when the worker's interpreter gets control: a worker
+    waiting for a task in the pool's queue took the SIGTERM of ``Pool.terminate()`` and
+    went on waiting, and the pool's exit waited for it forever (seen in ``make demo``'s
+    data stage). SIGTERM gets the kernel's default (it ends the worker wherever it waits),
+    SIGINT is left to the parent, which ends the pool."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if initializer:
+        initializer(*initargs)
+
+
 @contextmanager
 def pool(workers: int, initializer=None, initargs=()):
     """``imap`` over ``workers`` processes (0 = all cores); one worker runs in this process."""
@@ -23,5 +37,5 @@ def pool(workers: int, initializer=None, initargs=()):
             initializer(*initargs)
         yield _InProcess()
     else:
-        with Pool(worker_count(workers), initializer, initargs) as p:
+        with Pool(worker_count(workers), _worker_start, (initializer, initargs)) as p:
             yield p

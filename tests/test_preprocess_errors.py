@@ -160,3 +160,28 @@ def test_translations_are_weighted_towards_frequent_ones(tmp_path):
     code_switch(src, tmp_path / "out", "en", {"house": ["logis", "maison"]}, {"fr": common}, CodeSwitchConfig())
     counts = Counter(re.findall(r"\w+", (tmp_path / "out").read_text()))
     assert counts["maison"] > 5 * counts["logis"] > 0
+
+
+def _sigterm_is_the_kernel_default(_):
+    import signal
+
+    return signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def test_pool_workers_end_on_terminate_under_the_demos_signal_handlers():
+    """A forked worker inherited the demo's Python-level SIGTERM handler, took the pool's
+    terminate() while it waited for a task, and the pool's exit hung."""
+    import multiprocessing
+
+    from fairseq_ext.interrupts import stop_on_signals
+    from preprocess.parallel import pool
+
+    with stop_on_signals():
+        plain = multiprocessing.get_context("fork").Pool(2)  # the control: what a worker inherits
+        try:
+            assert not any(plain.map(_sigterm_is_the_kernel_default, range(4)))
+        finally:  # close and join, not terminate: its workers would not take the SIGTERM
+            plain.close()
+            plain.join()
+        with pool(2) as workers:
+            assert all(workers.imap(_sigterm_is_the_kernel_default, range(4)))
