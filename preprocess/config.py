@@ -74,8 +74,14 @@ class CleanConfig:
 class EvalConfig:
     seed: int = field(default=1, metadata={"help": "seed of every evaluation sample"})
     bible_heldout_chapters: float = field(
-        default=0.1,
-        metadata={"help": "share of Old Testament chapters reserved for evaluation (the whole New Testament always is)"},
+        default=0.1, metadata={"help": "share of Old Testament chapters reserved for evaluation"}
+    )
+    bible_heldout_nt_chapters: float = field(
+        default=1.0,
+        metadata={
+            "help": "share of New Testament chapters reserved for evaluation (1: all; below 1 the rest is "
+            "pretrained on, so the evaluation's domain is not new to the model)"
+        },
     )
     libreoffice_heldout_files: float = field(
         default=0.25, metadata={"help": "share of LibreOffice help pages reserved for evaluation"}
@@ -86,6 +92,10 @@ class EvalConfig:
     )
     parallel_min_words: int = field(
         default=5, metadata={"help": "LibreOffice pairs need this many English words (drops headings)"}
+    )
+    classification_shares: List[float] = field(
+        default_factory=lambda: [0.6, 0.1, 0.3],
+        metadata={"help": "train, dev, test shares of the reserved documents for the classification tasks"},
     )
     classification_train: int = field(default=2000, metadata={"help": "English training examples per task (x scale)"})
     classification_dev: int = field(default=500, metadata={"help": "English dev examples per task (x scale)"})
@@ -226,6 +236,12 @@ class PipelineConfig:
             missing = [lang for lang in langs if lang not in self.corpora[corpus]]
             if missing:
                 fail(f"{option}: corpus '{corpus}' has no source for {', '.join(missing)} (corpora.{corpus})")
+        shares = self.eval.classification_shares
+        if len(shares) != 3 or min(shares) <= 0 or abs(sum(shares) - 1) > 1e-6:
+            fail(f"eval.classification_shares: {shares} must be three positive shares (train, dev, test) summing to 1")
+        for option in ("bible_heldout_chapters", "bible_heldout_nt_chapters"):
+            if not 0 < getattr(self.eval, option) <= 1:
+                fail(f"eval.{option}: {getattr(self.eval, option)} must be in (0, 1]")
         if self.codeswitch.dictionary not in ("full", "train"):
             fail(f"codeswitch.dictionary: '{self.codeswitch.dictionary}' is not 'full' or 'train'")
         if "extra_anchors" in self.outputs:

@@ -6,8 +6,9 @@ Under ``EVAL/``, for other stages (zero-shot transfer, alignment, CKA) to read:
   for every language, so all pairs hold the same content; ``parallel/<name>_train/``: a
   disjoint set for learning maps; ``parallel/bible_nt/en2-en.en2`` + ``.en``: a second
   English translation of the same verses;
-- ``classification/<task>/<lang>.<split>.tsv``: ``label<TAB>text``; train and dev in
-  English, test in every language (the same units), documents disjoint across splits;
+- ``classification/<task>/<lang>.<split>.tsv``: ``label<TAB>text``; train in English,
+  dev and test in every language (the same units in each), documents disjoint across splits
+  (a target-language dev set is for looking, not for choosing: zero-shot selects on English);
 - ``dictionaries/en-<lang>.{train,test}.txt``: MUSE-format word pairs (``en other``); test
   holds the pairs of the most frequent English pretraining words a dictionary covers;
 - ``ner/zh.test.conll``: ``word<TAB>BIO tag`` lines, a blank line between sentences.
@@ -44,9 +45,10 @@ def _pick(keys: List[str], n: int, rng: np.random.Generator) -> List[str]:
     return [keys[i] for i in sorted(rng.permutation(len(keys))[:n])]
 
 
-def _classification_split(doc: str) -> str:
+def _classification_split(doc: str, cfg: EvalConfig) -> str:
     f = fraction("classification", doc)
-    return "train" if f < 0.6 else "dev" if f < 0.7 else "test"
+    train, dev, _ = cfg.classification_shares
+    return "train" if f < train else "dev" if f < train + dev else "test"
 
 
 def write_aligned_eval(
@@ -87,10 +89,10 @@ def write_aligned_eval(
         report["en2_pairs"] = len(keys)
 
     # classification: whole documents per split, the same test units in every language
-    by_split = {split: [k for k in long_enough if _classification_split(english[k].doc) == split]
+    by_split = {split: [k for k in long_enough if _classification_split(english[k].doc, cfg) == split]
                 for split in ("train", "dev", "test")}
     classes = Counter()
-    for split, langs_of_split in (("train", ["en"]), ("dev", ["en"]), ("test", langs)):
+    for split, langs_of_split in (("train", ["en"]), ("dev", langs), ("test", langs)):
         keys = _pick(by_split[split], sizes[f"classification_{split}"], rng)
         classes.update(english[k].label for k in keys)
         for lang in langs_of_split:

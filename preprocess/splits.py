@@ -4,8 +4,8 @@ Every decision is a function of a unit's key or document id (a salted hash), so 
 extraction, evaluation and split stages agree without sharing state, and reruns give the
 same splits.
 
-- **Reserved for evaluation** (never pretrained on): the whole New Testament and a share of
-  Old Testament chapters; a share of LibreOffice help pages. The evaluation files are drawn
+- **Reserved for evaluation** (never pretrained on): a share of New Testament chapters (by
+  default all of them) and a share of Old Testament chapters; a share of LibreOffice help pages. The evaluation files are drawn
   from these only (:mod:`preprocess.evalsets`).
 - **Disjoint content**: in a translated corpus each document goes to one language, so the
   languages' pretraining text is comparable but not parallel.
@@ -37,8 +37,9 @@ def fraction(salt: str, value: str) -> float:
 
 def is_reserved(source: str, doc: str, cfg: EvalConfig) -> bool:
     if source == "bible":
-        book = int(doc.split(".")[0])
-        return book >= FIRST_NT_BOOK or fraction("bible-eval", doc) < cfg.bible_heldout_chapters
+        new_testament = int(doc.split(".")[0]) >= FIRST_NT_BOOK
+        share = cfg.bible_heldout_nt_chapters if new_testament else cfg.bible_heldout_chapters
+        return fraction("bible-eval", doc) < share
     if source == "libreoffice":
         return fraction("libreoffice-eval", doc) < cfg.libreoffice_heldout_files
     return False

@@ -108,6 +108,10 @@ def test_configuration_errors_name_the_option(tmp_path, user_corpora):
         load_config(write_config(tmp_path / "bad.yaml", corpora, outputs=["extra_anchors"]))
     with pytest.raises(ValueError, match=r"pretrain\.mismatch_domain: corpus 'libreoffice' is not defined"):
         load_config(write_config(tmp_path / "bad.yaml", corpora, outputs=["domain_mismatch"]))
+    with pytest.raises(ValueError, match=r"eval\.classification_shares: \[0\.6, 0\.3\] must be three positive shares"):
+        load_config(write_config(tmp_path / "bad.yaml", corpora, eval={"classification_shares": [0.6, 0.3]}))
+    with pytest.raises(ValueError, match=r"eval\.bible_heldout_nt_chapters: 0\.0 must be in \(0, 1\]"):
+        load_config(write_config(tmp_path / "bad.yaml", corpora, eval={"bible_heldout_nt_chapters": 0.0}))
     with pytest.raises(FileNotFoundError, match=r"corpora\.web\.en\.paths: no file matches"):
         corpora["en"]["paths"] = [str(tmp_path / "missing-*.xml.bz2")]
         run(load_config(write_config(tmp_path / "bad.yaml", corpora)))
@@ -185,3 +189,17 @@ def test_pool_workers_end_on_terminate_under_the_demos_signal_handlers():
             plain.join()
         with pool(2) as workers:
             assert all(workers.imap(_sigterm_is_the_kernel_default, range(4)))
+
+
+def test_a_share_of_the_new_testament_can_be_pretrained_on():
+    from preprocess.config import EvalConfig
+    from preprocess.splits import is_reserved
+
+    nt = [f"{book}.{chapter}" for book in range(40, 67) for chapter in range(1, 11)]
+    ot = [f"{book}.{chapter}" for book in range(1, 40) for chapter in range(1, 11)]
+    assert all(is_reserved("bible", doc, EvalConfig()) for doc in nt), "by default the whole NT is held out"
+    half = EvalConfig(bible_heldout_nt_chapters=0.5)
+    assert 0.4 < np.mean([is_reserved("bible", doc, half) for doc in nt]) < 0.6
+    # the Old Testament's share is its own option
+    assert [is_reserved("bible", d, half) for d in ot] == [is_reserved("bible", d, EvalConfig()) for d in ot]
+    assert 0.05 < np.mean([is_reserved("bible", d, half) for d in ot]) < 0.15

@@ -134,10 +134,11 @@ def test_evaluation_files_follow_the_contract(pipeline):
               "bible_genre": {"law", "history", "wisdom", "prophets", "gospels", "epistles", "apocalyptic"}}
     for task, allowed in labels.items():
         rows = {f: [line.split("\t") for line in (ev / "classification" / task / f).read_text().splitlines()]
-                for f in ("en.train.tsv", "en.dev.tsv", "en.test.tsv", "fr.test.tsv")}
+                for f in ("en.train.tsv", "en.dev.tsv", "fr.dev.tsv", "en.test.tsv", "fr.test.tsv")}
         assert all(len(r) == 2 and r[0] in allowed for rs in rows.values() for r in rs)
         assert len({r[0] for r in rows["en.train.tsv"]}) >= 4, "several classes"
         assert [r[0] for r in rows["en.test.tsv"]] == [r[0] for r in rows["fr.test.tsv"]], "same units"
+        assert [r[0] for r in rows["en.dev.tsv"]] == [r[0] for r in rows["fr.dev.tsv"]], "same units"
         assert not {r[1] for r in rows["en.train.tsv"]} & {r[1] for r in rows["en.test.tsv"]}
 
     test = [line.split(" ") for line in (ev / "dictionaries/en-fr.test.txt").read_text().splitlines()]
