@@ -145,6 +145,11 @@ def make_executor(folder, res: Resources, cluster: str, name: str, held: bool = 
     )
     if res.gpus_per_node:
         params["gpus_per_node"] = res.gpus_per_node
+    if executor.cluster == "local":
+        # SLURM binds a task to its cores; a local job would use every core in each process,
+        # and two runs side by side oversubscribe the machine (6x slower on 2 cores)
+        threads = res.cpus_per_task
+        params["local_setup"] = [f"export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"]
     for option in ("partition", "account", "qos", "constraint"):
         if getattr(res, option) is not None:
             params[f"slurm_{option}"] = getattr(res, option)

@@ -355,3 +355,19 @@ def test_status_progress_reads_end_of_epoch_records_when_a_run_is_shorter_than_i
     assert progress(tmp_path, ["en", "fr"]) == {"updates": 50, "attempts": 2, "losses": {"en": 8.1, "fr": 8.4}}
     write()
     assert progress(tmp_path, ["en"]) == {"updates": 0, "attempts": 0, "losses": {}}
+
+
+@pytest.mark.parametrize("cpus", [1, 2])
+def test_a_local_job_uses_as_many_threads_as_cpus_per_task(tmp_path, cpus, monkeypatch):
+    """Without this, each local job takes every core and two runs side by side crawl."""
+    from slurm.cluster import make_executor
+
+    def thread_settings():  # defined here: cloudpickle ships it by value (tests/ is not importable there)
+        import os
+        import torch
+
+        return os.environ.get("OMP_NUM_THREADS"), torch.get_num_threads()
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    executor = make_executor(tmp_path / "%j", Resources(cpus_per_task=cpus), "local", "threads")
+    assert executor.submit(thread_settings).result() == (str(cpus), cpus)
