@@ -90,5 +90,5 @@ def test_models_use_the_layer(bilingual_data, tmp_path):
     _, model = build_task_and_model(argv)
     encoder = model.encoder.sentence_encoder
     assert isinstance(encoder, LanguageAwareTransformerEncoder)
-    layers = [*encoder.layers, *(layer for extra in encoder.extra_lower_layers for layer in extra)]
-    assert layers and all(isinstance(layer, XlingEncoderLayer) for layer in layers)
+    layers = [module for module in encoder.modules() if isinstance(module, TransformerEncoderLayerBase)]
+    assert len(layers) == 8 + 3 and all(isinstance(layer, XlingEncoderLayer) for layer in layers)

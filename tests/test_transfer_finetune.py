@@ -234,12 +234,13 @@ def test_the_target_language_uses_its_own_embeddings_and_lower_layers(pretrained
     original = finetune_module.TransferModel.freeze
 
     def freeze_and_hook(model, *args):
-        encoder = model.encoder
-        encoder.embed_tokens.register_forward_hook(count("en_embeddings", 0))  # tokens: B x T
-        encoder.extra_embed_tokens[0].register_forward_hook(count("fr_embeddings", 0))
-        encoder.layers[0].register_forward_hook(count("en_layer1", 1))  # states: T x B x C
-        encoder.extra_lower_layers[0][0].register_forward_hook(count("fr_layer1", 1))
-        encoder.layers[3].register_forward_hook(count("shared_layer4", 1))
+        encoder = model.encoder  # en is language 0, fr language 1
+        encoder.embed_tokens_for(0).register_forward_hook(count("en_embeddings", 0))  # tokens: B x T
+        encoder.embed_tokens_for(1).register_forward_hook(count("fr_embeddings", 0))
+        encoder.layers_for(0)[0].register_forward_hook(count("en_layer1", 1))  # states: T x B x C
+        encoder.layers_for(1)[0].register_forward_hook(count("fr_layer1", 1))
+        assert encoder.layers_for(1)[3] is encoder.layers_for(0)[3]
+        encoder.layers_for(0)[3].register_forward_hook(count("shared_layer4", 1))
         return original(model, *args)
 
     monkeypatch.setattr(finetune_module.TransferModel, "freeze", freeze_and_hook)

@@ -2,9 +2,9 @@
 as the state dict of a standard ``XLMRobertaForMaskedLM``.
 
 A language's model is what fairseq runs for it: its token and position tables and lower
-layers (the stock modules for the first language of ``--langs``, ``extra_*[l-1]`` for
-language l), the shared upper layers, the shared embedding LayerNorm and LM head, and
-the LM head's output tied to the language's token table. The language vector of
+layers (named by ``fairseq_ext.models.layout``, as the model names them), the shared upper
+layers, the shared embedding LayerNorm and LM head, and the LM head's output tied to the
+language's token table. The language vector of
 ``--language-embeddings`` is added to every position before the embedding LayerNorm,
 which is what XLM-R's ``token_type_embeddings[0]`` does, so it is stored there.
 """
@@ -18,10 +18,11 @@ import torch
 from fairseq.models import ARCH_CONFIG_REGISTRY, ARCH_MODEL_REGISTRY
 from transformers import XLMRobertaConfig
 
+from fairseq_ext.models.layout import EMBEDDING_NORM, LANGUAGE_VECTORS, ParameterLayout
 from fairseq_ext.models.xling_roberta import XlingRobertaModel
 from fairseq_ext.tasks.xling_mlm import parse_langs
 
-ENCODER = "encoder.sentence_encoder."
+ENCODER = "encoder.sentence_encoder."  # the layout's names are inside RoBERTa's sentence encoder
 # fairseq TransformerEncoderLayer module -> Hugging Face RobertaLayer module
 LAYER_MODULES = {
     "self_attn.q_proj": "attention.self.query",
@@ -83,16 +84,21 @@ class XlingCheckpoint:
         )
 
     @property
+    def layout(self) -> ParameterLayout:
+        """Which tensors serve which language, read from the options as the model does."""
+        return ParameterLayout.from_args(self.args, len(self.langs))
+
+    @property
     def lang_specific_embeddings(self) -> bool:
-        return bool(self.args.lang_specific_embeddings)
+        return self.layout.lang_specific_embeddings
 
     @property
     def lang_specific_layers(self) -> int:
-        return int(self.args.lang_specific_layers)
+        return self.layout.lang_specific_layers
 
     @property
     def language_embeddings(self) -> bool:
-        return bool(self.args.language_embeddings)
+        return self.layout.language_embeddings
 
     @property
     def same_weights_for_all_languages(self) -> bool:
@@ -111,24 +117,10 @@ class XlingCheckpoint:
             raise ValueError(f"{self.path} has no tensor '{key}', which its options require")
         return self.state_dict[key]
 
-    def _token_table(self, lang: int) -> str:
-        if lang == 0 or not self.lang_specific_embeddings:
-            return "embed_tokens"
-        return f"extra_embed_tokens.{lang - 1}"
-
-    def _position_table(self, lang: int) -> str:
-        if lang == 0 or not self.lang_specific_embeddings:
-            return "embed_positions"
-        return f"extra_embed_positions.{lang - 1}"
-
-    def _layer(self, lang: int, index: int) -> str:
-        if lang == 0 or index >= self.lang_specific_layers:
-            return f"layers.{index}"
-        return f"extra_lower_layers.{lang - 1}.{index}"
-
     def hf_config(self) -> XLMRobertaConfig:
-        args = self.args
+        args, layout = self.args, self.layout
         unsupported = {
+            "--no-token-positional-embeddings": not layout.positions,
             "--encoder-normalize-before (pre-LN)": args.encoder_normalize_before,
             "no --layernorm-embedding": not args.layernorm_embedding,
             "sinusoidal positions": not args.encoder_learned_pos,
@@ -139,7 +131,7 @@ class XlingCheckpoint:
         found = [name for name, present in unsupported.items() if present]
         if found:
             raise ValueError(f"{self.path}: XLM-R has no equivalent of " + ", ".join(found))
-        tokens = self._tensor(ENCODER + "embed_tokens.weight")
+        tokens = self._tensor(ENCODER + layout.token_table(0) + ".weight")
         return XLMRobertaConfig(
             vocab_size=tokens.shape[0],
             hidden_size=tokens.shape[1],
@@ -150,7 +142,7 @@ class XlingCheckpoint:
             hidden_dropout_prob=args.dropout,
             attention_probs_dropout_prob=args.attention_dropout,
             # fairseq's learned positions start after the padding index, as XLM-R's do
-            max_position_embeddings=self._tensor(ENCODER + "embed_positions.weight").shape[0],
+            max_position_embeddings=self._tensor(ENCODER + layout.position_table(0) + ".weight").shape[0],
             type_vocab_size=1,
             layer_norm_eps=1e-5,  # torch's LayerNorm default, which fairseq uses
             bos_token_id=0,
@@ -161,23 +153,25 @@ class XlingCheckpoint:
 
     def _source_names(self, lang: int) -> Dict[str, str]:
         """XLM-R parameter name -> checkpoint tensor name, for language ``lang``."""
-        tokens = ENCODER + self._token_table(lang) + ".weight"
+        layout = self.layout
+        tokens, positions = ENCODER + layout.token_table(lang) + ".weight", layout.position_table(lang)
+        if positions is None:
+            raise ValueError(f"{self.path}: XLM-R has no equivalent of --no-token-positional-embeddings")
         names = {
             "roberta.embeddings.word_embeddings.weight": tokens,
-            "roberta.embeddings.position_embeddings.weight": ENCODER + self._position_table(lang) + ".weight",
+            "roberta.embeddings.position_embeddings.weight": ENCODER + positions + ".weight",
             "lm_head.decoder.weight": tokens,
             "lm_head.decoder.bias": "encoder.lm_head.bias",
             "lm_head.bias": "encoder.lm_head.bias",
         }
         for kind in ("weight", "bias"):
-            names[f"roberta.embeddings.LayerNorm.{kind}"] = ENCODER + f"layernorm_embedding.{kind}"
+            names[f"roberta.embeddings.LayerNorm.{kind}"] = ENCODER + f"{EMBEDDING_NORM}.{kind}"
             names[f"lm_head.dense.{kind}"] = f"encoder.lm_head.dense.{kind}"
             names[f"lm_head.layer_norm.{kind}"] = f"encoder.lm_head.layer_norm.{kind}"
-            for i in range(self.args.encoder_layers):
+            for i, layer in enumerate(layout.layers(lang)):
                 for fairseq_module, hf_module in LAYER_MODULES.items():
-                    names[f"roberta.encoder.layer.{i}.{hf_module}.{kind}"] = (
-                        ENCODER + f"{self._layer(lang, i)}.{fairseq_module}.{kind}"
-                    )
+                    hf_name = f"roberta.encoder.layer.{i}.{hf_module}.{kind}"
+                    names[hf_name] = ENCODER + f"{layer}.{fairseq_module}.{kind}"
         return names
 
     def hf_state_dict(self, lang: int) -> Dict[str, torch.Tensor]:
@@ -185,7 +179,7 @@ class XlingCheckpoint:
         weights = {hf: self._tensor(source) for hf, source in self._source_names(lang).items()}
         hidden = weights["roberta.embeddings.word_embeddings.weight"].shape[1]
         weights["roberta.embeddings.token_type_embeddings.weight"] = (
-            self._tensor(ENCODER + "embed_langs.weight")[lang : lang + 1]
+            self._tensor(ENCODER + LANGUAGE_VECTORS + ".weight")[lang : lang + 1]
             if self.language_embeddings
             else torch.zeros(1, hidden)
         )

@@ -11,6 +11,9 @@ further language gets its own copy of what is separated:
   ``sentence_encoder.extra_lower_layers[l-1]``; layers K+1..N stay shared.
 - ``--language-embeddings``: an XLM-style learned vector per language added to the input.
 
+The rule lives in ``fairseq_ext.models.layout.ParameterLayout`` (module names per language),
+which the encoder resolves to its modules and the Hugging Face export reads a state dict with.
+
 The encoder layers are fairseq's (same modules, same parameter names, so checkpoints and
 the Hugging Face export do not change) with a leaner forward, ``XlingEncoderLayer``.
 """
@@ -36,6 +39,8 @@ from fairseq.modules.transformer_layer import TransformerEncoderLayerBase
 from fairseq.modules.transformer_sentence_encoder import init_bert_params
 from fairseq.utils import safe_getattr, safe_hasattr
 from torch import nn
+
+from fairseq_ext.models.layout import ParameterLayout
 
 logger = logging.getLogger(__name__)
 
@@ -131,9 +136,8 @@ class LanguageAwareTransformerEncoder(TransformerEncoder):
 
     def __init__(self, args, dictionary, embed_tokens, num_langs: int):
         super().__init__(args, dictionary, embed_tokens)
-        self.num_langs = num_langs
-        self.lang_specific_embeddings = bool(args.lang_specific_embeddings)
-        self.lang_specific_layers = int(args.lang_specific_layers)
+        # the modules below are built where the layout's names point
+        self.layout = ParameterLayout.from_args(args, num_langs, num_layers=len(self.layers))
         extra_langs = range(num_langs - 1)
         dim = embed_tokens.embedding_dim
 
@@ -168,23 +172,40 @@ class LanguageAwareTransformerEncoder(TransformerEncoder):
         return fsdp_wrap(layer, min_num_params=0 if cfg.checkpoint_activations else cfg.min_params_to_wrap)
 
     @property
+    def num_langs(self) -> int:
+        return self.layout.num_langs
+
+    @property
+    def lang_specific_embeddings(self) -> bool:
+        return self.layout.lang_specific_embeddings
+
+    @property
+    def lang_specific_layers(self) -> int:
+        return self.layout.lang_specific_layers
+
+    @property
     def has_lang_specific_parts(self) -> bool:
-        return self.num_langs > 1 and (self.lang_specific_embeddings or self.lang_specific_layers > 0)
+        return self.layout.has_lang_specific_parts
+
+    def submodule(self, name: str) -> Optional[nn.Module]:
+        """The module at a layout name (``extra_lower_layers.0.2``); None where the encoder has
+        none (no final LayerNorm, no language vectors)."""
+        module = self
+        for part in name.split("."):
+            module = getattr(module, part)  # a ModuleList's children are attributes "0", "1", ...
+            if module is None:
+                return None
+        return module
 
     def embed_tokens_for(self, lang: int) -> nn.Embedding:
-        if lang == 0 or not self.lang_specific_embeddings:
-            return self.embed_tokens
-        return self.extra_embed_tokens[lang - 1]
+        return self.submodule(self.layout.token_table(lang))
 
     def embed_positions_for(self, lang: int):
-        if lang == 0 or not self.lang_specific_embeddings or self.embed_positions is None:
-            return self.embed_positions
-        return self.extra_embed_positions[lang - 1]
+        name = self.layout.position_table(lang)
+        return None if name is None else self.submodule(name)
 
-    def layers_for(self, lang: int):
-        if lang == 0 or self.lang_specific_layers == 0:
-            return self.layers
-        return [*self.extra_lower_layers[lang - 1], *self.layers[self.lang_specific_layers :]]
+    def layers_for(self, lang: int) -> List[nn.Module]:
+        return [self.submodule(name) for name in self.layout.layers(lang)]
 
     def batch_language(self, src_lang_id, lang: Optional[int] = None) -> int:
         """The single language of a batch; language-specific modules are chosen on the host.
@@ -213,23 +234,12 @@ class LanguageAwareTransformerEncoder(TransformerEncoder):
 
     def parameters_unused_by(self, lang: int) -> List[nn.Parameter]:
         """The trainable language-specific parameters that a batch of language ``lang`` leaves out."""
-        if not self.has_lang_specific_parts:
-            return []
-        used = (self.embed_tokens_for(lang), self.embed_positions_for(lang), *self.layers_for(lang))
-        used = {id(p) for module in used if module is not None for p in module.parameters()}
-        specific = (
-            self.embed_tokens,
-            self.embed_positions,
-            self.extra_embed_tokens,
-            self.extra_embed_positions,
-            *self.layers[: self.lang_specific_layers],
-            self.extra_lower_layers,
-        )
+        layout = self.layout
+        used = {id(p) for name in layout.used_by(lang) for p in self.submodule(name).parameters()}
         unused = {
             id(p): p
-            for module in specific
-            if module is not None
-            for p in module.parameters()
+            for name in layout.unused_by(lang)
+            for p in self.submodule(name).parameters()
             if p.requires_grad and id(p) not in used
         }
         return list(unused.values())

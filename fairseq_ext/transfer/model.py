@@ -13,6 +13,7 @@ from typing import Dict, List, Optional
 import torch
 from torch import nn
 
+from fairseq_ext.models.layout import EMBEDDING_NORM, FINAL_NORM
 from fairseq_ext.vocab import Vocabulary
 
 
@@ -54,23 +55,14 @@ def frozen_modules(encoder, freeze_layers: int = 0, feature_layer: Optional[int]
     - With ``freeze_layers`` k: all embeddings and layers 1..k of every language.
     - With ``feature_layer`` i: the layers above i, which the features skip.
     """
-    embeddings = [
-        encoder.embed_tokens, encoder.embed_positions, *encoder.extra_embed_tokens, *encoder.extra_embed_positions
-    ]
-
-    def lower_layers(k):
-        return [*encoder.layers[:k], *(layer for own in encoder.extra_lower_layers for layer in own[:k])]
-
-    frozen = [encoder.embed_langs]
-    if encoder.lang_specific_embeddings:
-        frozen += embeddings
-    frozen += lower_layers(encoder.lang_specific_layers)
+    layout = encoder.layout  # which module serves which language: fairseq_ext.models.layout
+    names = layout.language_specific()
     if freeze_layers > 0:
-        frozen += [*embeddings, encoder.layernorm_embedding, *lower_layers(freeze_layers)]
+        names += [*layout.embeddings(), EMBEDDING_NORM, *layout.lower_layers(freeze_layers)]
     if feature_layer is not None:
-        above = [*encoder.layers[feature_layer:], *(l for own in encoder.extra_lower_layers for l in own[feature_layer:])]
-        frozen += [*above, encoder.layer_norm]
-    return [module for module in frozen if module is not None]
+        names += [*layout.layers_of_every_language(range(feature_layer, layout.num_layers)), FINAL_NORM]
+    modules = (encoder.submodule(name) for name in dict.fromkeys(names))
+    return [module for module in modules if module is not None]
 
 
 class TransferModel(nn.Module):
