@@ -111,3 +111,40 @@ def test_the_freezing_names():
     assert ParameterLayout(num_langs=3, num_layers=8).embeddings() == ["embed_tokens", "embed_positions"]
     assert ParameterLayout(num_langs=3, num_layers=8).language_specific() == []
 
+
+def test_the_unused_parameters_are_collected_once_and_follow_conversions(trilingual_data, monkeypatch):
+    _, model = build(trilingual_data, "en,fr,de", SETTINGS["sep_emb_l1_6"])
+    encoder = model.encoder.sentence_encoder
+    calls = Counter()
+    original = ParameterLayout.unused_by
+
+    def counted(self, lang):
+        calls[lang] += 1
+        return original(self, lang)
+
+    monkeypatch.setattr(ParameterLayout, "unused_by", counted)
+    first = encoder.parameters_unused_by(1)
+    assert all(a is b for a, b in zip(encoder.parameters_unused_by(1), first)) and calls == {1: 1}
+    # freezing after the first step (fine-tuning does) is seen
+    encoder.submodule(encoder.layout.layer(2, 0)).requires_grad_(False)
+    frozen = {id(p) for p in encoder.submodule(encoder.layout.layer(2, 0)).parameters()}
+    assert len(encoder.parameters_unused_by(1)) == len(first) - len(frozen)
+    assert not frozen & {id(p) for p in encoder.parameters_unused_by(1)}
+    encoder.requires_grad_(True)
+
+    def check(dtype):
+        unused = encoder.parameters_unused_by(1)
+        current = {id(p) for p in encoder.parameters()}
+        assert len(unused) == len(first) and all(id(p) in current and p.dtype == dtype for p in unused)
+
+    model.half()  # torch keeps the Parameter objects ...
+    check(torch.float16)
+    model.to(torch.bfloat16)
+    check(torch.bfloat16)
+    overwrite = torch.__future__.get_overwrite_module_params_on_conversion()
+    torch.__future__.set_overwrite_module_params_on_conversion(True)  # ... unless told to replace them
+    try:
+        model.float()
+    finally:
+        torch.__future__.set_overwrite_module_params_on_conversion(overwrite)
+    check(torch.float32)

@@ -19,7 +19,7 @@ the Hugging Face export do not change) with a leaner forward, ``XlingEncoderLaye
 """
 
 import logging
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import torch
 import torch.distributed as dist
@@ -138,6 +138,7 @@ class LanguageAwareTransformerEncoder(TransformerEncoder):
         super().__init__(args, dictionary, embed_tokens)
         # the modules below are built where the layout's names point
         self.layout = ParameterLayout.from_args(args, num_langs, num_layers=len(self.layers))
+        self._unused: Dict[int, List[nn.Parameter]] = {}  # parameters_unused_by, per language
         extra_langs = range(num_langs - 1)
         dim = embed_tokens.embedding_dim
 
@@ -234,15 +235,31 @@ class LanguageAwareTransformerEncoder(TransformerEncoder):
 
     def parameters_unused_by(self, lang: int) -> List[nn.Parameter]:
         """The trainable language-specific parameters that a batch of language ``lang`` leaves out."""
-        layout = self.layout
-        used = {id(p) for name in layout.used_by(lang) for p in self.submodule(name).parameters()}
-        unused = {
-            id(p): p
-            for name in layout.unused_by(lang)
-            for p in self.submodule(name).parameters()
-            if p.requires_grad and id(p) not in used
-        }
-        return list(unused.values())
+        # Asked on every DDP forward: the parameters are collected once per language. A
+        # dtype or device conversion (``_apply``) and loading with assign=True may replace
+        # them and clear this; requires_grad is read each time, as freezing may come later.
+        unused = self._unused.get(lang)
+        if unused is None:
+            layout = self.layout
+            used = {id(p) for name in layout.used_by(lang) for p in self.submodule(name).parameters()}
+            unused = {
+                id(p): p
+                for name in layout.unused_by(lang)
+                for p in self.submodule(name).parameters()
+                if id(p) not in used
+            }
+            unused = self._unused[lang] = list(unused.values())
+        return [p for p in unused if p.requires_grad]
+
+    def _apply(self, fn, *args, **kwargs):
+        # .to() / .half() / .cuda() keep the Parameter objects by default, but not with
+        # torch.__future__.set_overwrite_module_params_on_conversion(True)
+        self.__dict__.get("_unused", {}).clear()  # absent while fairseq's __init__ runs
+        return super()._apply(fn, *args, **kwargs)
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        self.__dict__.get("_unused", {}).clear()  # load_state_dict(assign=True) puts new Parameters in place
+        return super()._load_from_state_dict(*args, **kwargs)
 
     def forward_embedding(self, src_tokens, token_embedding=None, lang: int = 0, src_lang_id=None):
         if token_embedding is None:
