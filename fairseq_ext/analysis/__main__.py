@@ -4,4 +4,5 @@ import sys
 
 from fairseq_ext.analysis.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # importable without running: the xling-analysis script calls main itself
+    sys.exit(main())
