@@ -36,6 +36,7 @@ def small_demo_config(path: Path, out: Path, data_dir: Path, cache: Path) -> Pat
     cfg.update(out_dir=str(out), data_dir=str(data_dir), jobs=2)
     cfg["data"] = {**SMALL, "fetch": {"cache_dir": str(cache)}}
     cfg["pretrain"].update(updates=24, overrides=["checkpoint.save_interval_updates=12"])
+    cfg["transfer"]["tasks"] = list(TASKS)  # both stand-in tasks, though the default runs one
     cfg["transfer"]["overrides"] = [
         "train.epochs=1", "head.pooling=mean", "data.max_train_examples=48",
         "grid.train.batch_size=[16]", "grid.train.lr=[1e-3]",
