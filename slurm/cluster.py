@@ -147,9 +147,10 @@ def make_executor(folder, res: Resources, cluster: str, name: str, held: bool = 
         params["gpus_per_node"] = res.gpus_per_node
     if executor.cluster == "local":
         # SLURM binds a task to its cores; a local job would use every core in each process,
-        # and two runs side by side oversubscribe the machine (6x slower on 2 cores)
-        threads = res.cpus_per_task
-        params["local_setup"] = [f"export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"]
+        # and two runs side by side oversubscribe the machine (6x slower on 2 cores). The
+        # job inherits this process's environment; submitit's local_setup would run it under
+        # a shell that signals (Ctrl-C, stop_local_jobs) do not pass through.
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(res.cpus_per_task)
     for option in ("partition", "account", "qos", "constraint"):
         if getattr(res, option) is not None:
             params[f"slurm_{option}"] = getattr(res, option)
