@@ -368,6 +368,9 @@ def test_a_local_job_uses_as_many_threads_as_cpus_per_task(tmp_path, cpus, monke
 
         return os.environ.get("OMP_NUM_THREADS"), torch.get_num_threads()
 
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    # a value of the caller's is replaced; monkeypatch restores both variables afterwards
+    # (make_executor sets them in this process, for the local job to inherit)
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    monkeypatch.setenv("MKL_NUM_THREADS", "7")
     executor = make_executor(tmp_path / "%j", Resources(cpus_per_task=cpus), "local", "threads")
     assert executor.submit(thread_settings).result() == (str(cpus), cpus)
