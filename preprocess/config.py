@@ -239,9 +239,10 @@ class PipelineConfig:
         shares = self.eval.classification_shares
         if len(shares) != 3 or min(shares) <= 0 or abs(sum(shares) - 1) > 1e-6:
             fail(f"eval.classification_shares: {shares} must be three positive shares (train, dev, test) summing to 1")
-        for option in ("bible_heldout_chapters", "bible_heldout_nt_chapters"):
-            if not 0 < getattr(self.eval, option) <= 1:
-                fail(f"eval.{option}: {getattr(self.eval, option)} must be in (0, 1]")
+        if not 0 <= self.eval.bible_heldout_chapters <= 1:
+            fail(f"eval.bible_heldout_chapters: {self.eval.bible_heldout_chapters} must be in [0, 1]")
+        if not 0 < self.eval.bible_heldout_nt_chapters <= 1:  # the parallel sets come from the NT
+            fail(f"eval.bible_heldout_nt_chapters: {self.eval.bible_heldout_nt_chapters} must be in (0, 1]")
         if self.codeswitch.dictionary not in ("full", "train"):
             fail(f"codeswitch.dictionary: '{self.codeswitch.dictionary}' is not 'full' or 'train'")
         if "extra_anchors" in self.outputs:

@@ -5,8 +5,8 @@ extraction, evaluation and split stages agree without sharing state, and reruns 
 same splits.
 
 - **Reserved for evaluation** (never pretrained on): a share of New Testament chapters (by
-  default all of them) and a share of Old Testament chapters; a share of LibreOffice help pages. The evaluation files are drawn
-  from these only (:mod:`preprocess.evalsets`).
+  default all of them) and a share of Old Testament chapters; a share of LibreOffice help
+  pages. The evaluation files are drawn from these only (:mod:`preprocess.evalsets`).
 - **Disjoint content**: in a translated corpus each document goes to one language, so the
   languages' pretraining text is comparable but not parallel.
 - **Held-out documents**: a share of documents goes to valid and test.

@@ -65,6 +65,7 @@ TASK_TEXT = {
     "libreoffice_module": "the LibreOffice module of a help paragraph",
 }
 
+
 def to_markdown(blocks) -> str:
     out = []
     for block in blocks:
