@@ -66,11 +66,49 @@ def read_log(run_dir: Path) -> List[dict]:
     return records
 
 
+def read_submission(run_dir: Path) -> Optional[dict]:
+    """RUN/submission.json as ``slurm.submit.record_submission`` wrote it (None: never
+    submitted); its ``run`` is a :class:`PretrainRun`."""
+    record = read_json(Path(run_dir) / SUBMISSION)
+    if record is not None:
+        record = {**record, "run": PretrainRun(**record["run"])}
+    return record
+
+
+@dataclasses.dataclass
+class RunSummary:
+    """What a finished or running run's files say, for reports."""
+
+    run: Optional[PretrainRun]  # the spec it was submitted with (None: started by hand)
+    updates: int  # at the last validation
+    valid_losses: Dict[str, float]  # language -> loss of the last validation ("all": no per-language loss)
+    start: dict  # the first attempt's "start" record: precision, Adam kernel, ...
+
+
+def read_run(run_dir: Path) -> Optional[RunSummary]:
+    """The run's spec and last validation; None until it has validated once."""
+    records = read_log(run_dir)
+    valid = [r for r in records if r.get("tag") == "valid"]
+    if not valid:
+        return None
+    last = valid[-1]
+    losses = {k[len("valid_loss_"):]: float(v) for k, v in last.items() if k.startswith("valid_loss_")}
+    if not losses and "valid_loss" in last:
+        losses = {"all": float(last["valid_loss"])}
+    submission = read_submission(run_dir)
+    return RunSummary(
+        run=submission["run"] if submission else None,
+        updates=int(last.get("valid_num_updates", 0)),
+        valid_losses=losses,
+        start=next((r for r in records if r.get("tag") == "start"), {}),
+    )
+
+
 def run_state(run_dir: Path, queue: Dict[str, str]) -> tuple:
     """(state, job id): DONE, NEW (never submitted), SLURM's state of the latest job, or
     ENDED when SLURM no longer knows that job (it stopped before finishing)."""
     run_dir = Path(run_dir)
-    submission = read_json(run_dir / SUBMISSION) or {}
+    submission = read_json(run_dir / SUBMISSION) or {}  # the raw record: any spec reads as submitted
     job_id = submission.get("job_id", "")
     if (run_dir / DONE).exists():
         return "DONE", job_id

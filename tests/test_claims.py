@@ -9,6 +9,7 @@ from dataclasses import asdict
 import numpy as np
 import pytest
 
+from fairseq_ext.analysis import retrieval
 from fairseq_ext.analysis.cka import bootstrap_indices, linear_cka, same_layer_bootstrap
 from fairseq_ext.demo.claims import (
     CANNOT_TELL,
@@ -159,8 +160,8 @@ def test_read_transfer_takes_the_test_size_and_the_english_majority_from_the_gri
 
 def retrieval_rows(scores, n=200):
     """comparison -> [(aligned, unaligned) P@1 per layer] as the analysis writes them."""
-    return [{"pair": "fr", "comparison": c, "test_sentences": str(n), "layer": str(layer),
-             "aligned_nn_to_en_p@1": str(a), "unaligned_nn_to_en_p@1": str(u)}
+    return [{"pair": "fr", "comparison": c, retrieval.TEST_SIZE: str(n), "layer": str(layer),
+             retrieval.column(True): str(a), retrieval.column(False): str(u)}
             for c, layers in scores.items() for layer, (a, u) in enumerate(layers)]
 
 

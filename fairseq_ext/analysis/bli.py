@@ -133,17 +133,25 @@ def index_dictionary(
     return DictionaryIndex((train_s, train_t), torch.tensor(queries), [answers[q] for q in queries], len({a for a, _ in test}))
 
 
+TEST_SIZE = "test_words"  # translate()'s count of test words (the n of P@k)
+
+
+def column(aligned: bool, method: str, measure: str = "p@1") -> str:
+    """The name of a score column of :func:`translate`'s result (and the table's)."""
+    return f"{'aligned' if aligned else 'unaligned'}_{method}_{measure}"
+
+
 def translate(source: WordSpace, target: WordSpace, dictionary: DictionaryIndex, methods: Sequence[str], csls_k: int) -> dict:
     """P@1/P@5 of English -> target translation, aligned and unaligned (same normalisation,
     no rotation), per retrieval method; plus how many words were used."""
     mapping = OrthogonalMap.learn(source.vectors, target.vectors, pairs=dictionary.train_pairs)
     candidates = mapping.reference(target.vectors)
-    result = {"train_pairs": len(dictionary.train_pairs[0]), "test_words": len(dictionary.queries)}
-    for aligned, space in (("aligned", mapping(source.vectors)), ("unaligned", mapping.identity(source.vectors))):
+    result = {"train_pairs": len(dictionary.train_pairs[0]), TEST_SIZE: len(dictionary.queries)}
+    for aligned, space in ((True, mapping(source.vectors)), (False, mapping.identity(source.vectors))):
         for method in methods:
             _, ranked = retrieve(
                 space[dictionary.queries], candidates, k=max(KS), method=method, csls_k=csls_k, source_space=space
             )
             for name, value in precision_at_k(ranked.numpy(), dictionary.gold, KS).items():
-                result[f"{aligned}_{method}_{name}"] = value
+                result[column(aligned, method, name)] = value
     return result

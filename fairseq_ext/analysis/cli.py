@@ -27,11 +27,10 @@ from typing import Dict, List, Tuple
 import numpy as np
 import torch
 
-from fairseq_ext.analysis import bli, data, plots
+from fairseq_ext.analysis import bli, data, plots, retrieval, word_alignment
 from fairseq_ext.analysis.cka import bootstrap_indices, cka_matrix, same_layer_bootstrap
 from fairseq_ext.analysis.config import AnalysisConfig, Side, load_config
 from fairseq_ext.analysis.representations import encode_words, load_model, sentence_vectors
-from fairseq_ext.analysis.retrieval import retrieval_by_layer
 from fairseq_ext.analysis.tables import read_table, write_csv, write_tables
 from fairseq_ext.analysis.word_alignment import (
     align_words,
@@ -47,7 +46,22 @@ from fairseq_ext.transfer.model import Pretrained
 logger = logging.getLogger("fairseq_ext.analysis")
 
 
-CKA_BOOTSTRAP = "cka_bootstrap.csv"
+SUMMARY = "summary.json"
+# analysis -> its table under OUT, without suffix (write_tables writes .csv and .md)
+TABLES = {"bli": "bli/bli", "retrieval": "retrieval/retrieval", "cka": "cka/cka_layers", "word_maps": "word_maps/word_maps"}
+CKA_BOOTSTRAP = "cka/cka_bootstrap.csv"
+
+
+def read_written(out_dir) -> Dict[str, List[str]]:
+    """``summary.json``: analysis -> the files it wrote ({} where no analysis ran)."""
+    path = Path(out_dir) / SUMMARY
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def read_analysis_table(out_dir, analysis: str) -> List[Dict[str, str]]:
+    """The rows of ``analysis``'s table, as text ([] where it did not run)."""
+    path = Path(out_dir) / f"{TABLES[analysis]}.csv"
+    return read_table(path) if path.exists() else []
 
 
 def _layer_names(n: int) -> List[str]:
@@ -58,11 +72,12 @@ def _replicate_columns(replicates) -> Dict[str, float]:
     return {f"r{i}": float(v) for i, v in enumerate(replicates)}
 
 
-def read_cka_bootstrap(path) -> Dict[Tuple[str, str, str], np.ndarray]:
-    """(pair, comparison, layer) -> the bootstrap replicates of ``cka_bootstrap.csv``, in
-    resample order (the same resamples for every comparison of a pair)."""
+def read_cka_bootstrap(out_dir) -> Dict[Tuple[str, str, str], np.ndarray]:
+    """(pair, comparison, layer) -> the bootstrap replicates of ``cka/cka_bootstrap.csv``, in
+    resample order (the same resamples for every comparison of a pair); {} where none ran."""
     out = {}
-    for row in read_table(path):
+    path = Path(out_dir) / CKA_BOOTSTRAP
+    for row in read_table(path) if path.exists() else []:
         columns = sorted((k for k in row if k.startswith("r") and k[1:].isdigit()), key=lambda k: int(k[1:]))
         out[row["pair"], row["comparison"], row["layer"]] = np.array([float(row[k]) for k in columns])
     return out
@@ -151,20 +166,22 @@ class Runner:
             references = {}
             for name in [n for n in spaces["english"] if n != "contextual"]:
                 result = evaluate(name, spaces["english"][name], spaces["target"][name])
-                references[f"{name} (aligned, {cfg.methods[-1]})"] = result[f"aligned_{cfg.methods[-1]}_p@1"]
+                references[f"{name} (aligned, {cfg.methods[-1]})"] = result[bli.column(True, cfg.methods[-1])]
             per_layer = [
                 evaluate("contextual", s, t, layer)
                 for layer, (s, t) in enumerate(zip(spaces["english"]["contextual"], spaces["target"]["contextual"]))
             ]
             series = {
-                f"contextual {aligned} {method}": [r[f"{aligned}_{method}_p@1"] for r in per_layer]
-                for aligned in ("aligned", "unaligned")
+                f"contextual {'aligned' if aligned else 'unaligned'} {method}": [
+                    r[bli.column(aligned, method)] for r in per_layer
+                ]
+                for aligned in (True, False)
                 for method in cfg.methods
             }
             self.record("bli", [plots.layer_curves(
                 out / f"bli_{pair}_{comparison}.png", series, f"Word translation en→{pair} ({comparison})", "P@1", references
             )])
-        self.record("bli", write_tables(rows, out / "bli"))
+        self.record("bli", write_tables(rows, self.out / TABLES["bli"]))
 
     def run_retrieval(self) -> None:
         cfg, out = self.cfg.retrieval, self.out / "retrieval"
@@ -172,23 +189,23 @@ class Runner:
         for pair, comparison, english_side, target_side in self.cfg.selected("retrieval", cfg.pairs, cfg.comparisons):
             (tt_path, target_train), (et_path, english_train) = self.parallel(cfg.train_set, pair, cfg.max_train)
             (tx_path, target_test), (ex_path, english_test) = self.parallel(cfg.test_set, pair, cfg.max_test)
-            results = retrieval_by_layer(
+            results = retrieval.retrieval_by_layer(
                 self.sentence_vectors(target_side, tt_path, target_train),
                 self.sentence_vectors(english_side, et_path, english_train),
                 self.sentence_vectors(target_side, tx_path, target_test),
                 self.sentence_vectors(english_side, ex_path, english_test),
                 cfg.methods,
             )
-            rows += [{"pair": pair, "comparison": comparison, "test_sentences": len(target_test), **r} for r in results]
+            rows += [{"pair": pair, "comparison": comparison, retrieval.TEST_SIZE: len(target_test), **r} for r in results]
             method = cfg.methods[0]
             series = series_by_pair.setdefault(pair, {})
-            series[f"{comparison} (map)"] = [r[f"aligned_{method}_to_en_p@1"] for r in results]
-            series[f"{comparison} (no map)"] = [r[f"unaligned_{method}_to_en_p@1"] for r in results]
+            series[f"{comparison} (map)"] = [r[retrieval.column(True, method)] for r in results]
+            series[f"{comparison} (no map)"] = [r[retrieval.column(False, method)] for r in results]
         for pair, series in series_by_pair.items():
             self.record("retrieval", [plots.layer_curves(
                 out / f"retrieval_{pair}.png", series, f"Sentence retrieval {pair}→en ({cfg.test_set})", "P@1"
             )])
-        self.record("retrieval", write_tables(rows, out / "retrieval"))
+        self.record("retrieval", write_tables(rows, self.out / TABLES["retrieval"]))
 
     def run_cka(self) -> None:
         cfg, out = self.cfg.cka, self.out / "cka"
@@ -233,9 +250,9 @@ class Runner:
                 plots.heatmap(out / f"cka_{pair}.png", table, layers, names, f"CKA en vs {pair}, same layer"),
                 plots.layer_curves(out / f"cka_layers_{pair}.png", by_comparison, f"CKA en vs {pair}, same layer", "CKA"),
             ])
-        self.record("cka", write_tables(rows, out / "cka_layers"))
+        self.record("cka", write_tables(rows, self.out / TABLES["cka"]))
         if bootstrap_rows:
-            self.record("cka", [write_csv(bootstrap_rows, out / CKA_BOOTSTRAP)])
+            self.record("cka", [write_csv(bootstrap_rows, self.out / CKA_BOOTSTRAP)])
 
     def run_word_maps(self) -> None:
         cfg, out = self.cfg.word_maps, self.out / "word_maps"
@@ -262,24 +279,21 @@ class Runner:
             rows += [{"pair": pair, "comparison": comparison, "train_pairs": word_pairs["train"].target.shape[1], **r}
                      for r in results]
             series = series_by_pair.setdefault(pair, {})
-            series[f"{comparison} (map)"] = [r["aligned_p@1"] for r in results]
-            series[f"{comparison} (no map)"] = [r["unaligned_p@1"] for r in results]
+            series[f"{comparison} (map)"] = [r[word_alignment.column(True)] for r in results]
+            series[f"{comparison} (no map)"] = [r[word_alignment.column(False)] for r in results]
             self.record("word_maps", [map_path])
         for pair, series in series_by_pair.items():
             self.record("word_maps", [plots.layer_curves(
                 out / f"word_maps_{pair}.png", series, f"Aligned contextual words {pair}→en ({cfg.test_set})", "P@1"
             )])
-        self.record("word_maps", write_tables(rows, out / "word_maps"))
+        self.record("word_maps", write_tables(rows, self.out / TABLES["word_maps"]))
 
     def run(self, only=None) -> Dict[str, List[str]]:
         for name in only or self.cfg.analyses:
             logger.info("analysis: %s", name)
             getattr(self, f"run_{name}")()
-        summary_path = self.out / "summary.json"
         # a partial run (--only) keeps what earlier runs listed for the other analyses
-        summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.exists() else {}
-        summary.update(self.written)
-        files.write_json(summary_path, summary)
+        files.write_json(self.out / SUMMARY, {**read_written(self.out), **self.written})
         return self.written
 
 

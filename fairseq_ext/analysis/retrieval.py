@@ -11,6 +11,14 @@ from fairseq_ext.analysis.neighbours import precision_at_k, retrieve
 from fairseq_ext.analysis.procrustes import OrthogonalMap
 
 
+TEST_SIZE = "test_sentences"  # the table's column of test sentences per row (the n of P@1)
+
+
+def column(aligned: bool, method: str = "nn", direction: str = "to_en") -> str:
+    """The name of a P@1 column of :func:`retrieval_by_layer`'s rows (and the table's)."""
+    return f"{'aligned' if aligned else 'unaligned'}_{method}_{direction}_p@1"
+
+
 def retrieval_by_layer(
     target_train: torch.Tensor,
     english_train: torch.Tensor,
@@ -27,10 +35,10 @@ def retrieval_by_layer(
         mapping = OrthogonalMap.learn(target_train[layer], english_train[layer])
         english = mapping.reference(english_test[layer])
         row = {"layer": layer}
-        for aligned, target in (("aligned", mapping(target_test[layer])), ("unaligned", mapping.identity(target_test[layer]))):
+        for aligned, target in ((True, mapping(target_test[layer])), (False, mapping.identity(target_test[layer]))):
             for method in methods:
                 for direction, (queries, candidates) in (("to_en", (target, english)), ("from_en", (english, target))):
                     _, ranked = retrieve(queries, candidates, k=1, method=method, csls_k=csls_k)
-                    row[f"{aligned}_{method}_{direction}_p@1"] = precision_at_k(ranked.numpy(), gold, (1,))["p@1"]
+                    row[column(aligned, method, direction)] = precision_at_k(ranked.numpy(), gold, (1,))["p@1"]
         rows.append(row)
     return rows

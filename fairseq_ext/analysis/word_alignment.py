@@ -123,6 +123,14 @@ def mapped_features(model: Pretrained, tokens: torch.Tensor, lang_id: torch.Tens
     return maps[layer].to_reference_features(flat).reshape(features.shape).to(features.dtype)
 
 
+TEST_SIZE = "pairs"  # linked word pairs per row (the n of P@1)
+
+
+def column(aligned: bool) -> str:
+    """The name of the P@1 column of :func:`word_retrieval_by_layer`'s rows (and the table's)."""
+    return f"{'aligned' if aligned else 'unaligned'}_p@1"
+
+
 def word_retrieval_by_layer(maps: Sequence[OrthogonalMap], pairs: WordPairs) -> List[Dict[str, float]]:
     """Held-out linked words: P@1 of finding each target word's English partner among all
     linked English words of the set, through each layer's map and without it."""
@@ -130,9 +138,9 @@ def word_retrieval_by_layer(maps: Sequence[OrthogonalMap], pairs: WordPairs) -> 
     rows = []
     for layer, mapping in enumerate(maps):
         english = mapping.reference(pairs.english[layer])
-        row = {"layer": layer, "pairs": pairs.target.shape[1]}
-        for aligned, target in (("aligned", mapping(pairs.target[layer])), ("unaligned", mapping.identity(pairs.target[layer]))):
+        row = {"layer": layer, TEST_SIZE: pairs.target.shape[1]}
+        for aligned, target in ((True, mapping(pairs.target[layer])), (False, mapping.identity(pairs.target[layer]))):
             _, ranked = retrieve(target, english, k=1)
-            row[f"{aligned}_p@1"] = precision_at_k(ranked.numpy(), gold, (1,))["p@1"]
+            row[column(aligned)] = precision_at_k(ranked.numpy(), gold, (1,))["p@1"]
         rows.append(row)
     return rows

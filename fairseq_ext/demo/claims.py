@@ -29,6 +29,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from fairseq_ext import files
+from fairseq_ext.analysis import bli, retrieval, word_alignment
 from fairseq_ext.demo.paper import TABLE1
 from fairseq_ext.demo.results import AnalysisResults, TransferResults, ordered_settings
 from fairseq_ext.transfer.table import MAJORITY, ROW_NAMES
@@ -260,9 +261,13 @@ def _of(rows, comparison: str) -> List[Dict[str, str]]:
     return [r for r in rows if r["comparison"] == comparison]
 
 
-def _method_column(rows, template: str, preferred: Sequence[str]) -> Optional[str]:
-    """The first of ``preferred`` retrieval methods whose column the table has."""
-    return next((template.format(m) for m in preferred if rows and template.format(m) in rows[0]), None)
+def table_method(rows, column_of, preferred: Sequence[str]) -> Optional[str]:
+    """The first of ``preferred`` retrieval methods whose aligned column (``column_of(True,
+    method)``) the table has; the report's tables show the same method as its claims."""
+    return next((m for m in preferred if rows and column_of(True, m) in rows[0]), None)
+
+
+RETRIEVAL_METHODS, BLI_METHODS = ("nn", "csls"), ("csls", "nn")  # the paper's sentence retrieval: cosine
 
 
 RANDOM = "random"
@@ -282,24 +287,24 @@ def _against_random(rows, comparison: str, measure, id: str, text: str, control:
 
 
 def retrieval_claims(rows: Sequence[Dict[str, str]], pair: str, lang: str) -> List[Claim]:
-    aligned = _method_column(rows, "aligned_{}_to_en_p@1", ("nn", "csls"))
-    if aligned is None:
+    method = table_method(rows, retrieval.column, RETRIEVAL_METHODS)
+    if method is None:
         return []
-    unaligned = aligned.replace("aligned_", "unaligned_", 1)
+    aligned, unaligned = retrieval.column(True, method), retrieval.column(False, method)
     rows = [r for r in rows if r["pair"] == lang]
     base = dict(pair=pair, lang=lang, unit="%", paper="")
     where = f"sentence retrieval {lang}→en, P@1, best layer of each"
     claims = [
-        _against_random(rows, "bilingual", lambda r: _p_at_1(r, unaligned, "test_sentences"),
+        _against_random(rows, "bilingual", lambda r: _p_at_1(r, unaligned, retrieval.TEST_SIZE),
                         f"retrieval/{lang}/bilingual-no-map",
                         "A bilingual model's sentences align without any map, above a random encoder",
                         "random encoder, no map", where=where, metric="P@1 without a map", **base),
-        _against_random(rows, "monolingual", lambda r: _p_at_1(r, aligned, "test_sentences"),
+        _against_random(rows, "monolingual", lambda r: _p_at_1(r, aligned, retrieval.TEST_SIZE),
                         f"retrieval/{lang}/monolingual-map",
                         "Independently trained monolingual models align by an orthogonal map, above a random "
                         "encoder under the same map", "random encoder, same map", where=where,
                         metric="P@1 with a map", **base),
-        _against_random(rows, "monolingual", lambda r: _map_gain(r, aligned, unaligned, "test_sentences"),
+        _against_random(rows, "monolingual", lambda r: _map_gain(r, aligned, unaligned, retrieval.TEST_SIZE),
                         f"retrieval/{lang}/monolingual-map-gain",
                         "The map lifts monolingual models' retrieval more than a random encoder's",
                         "random encoder's gain from the same map", where=where,
@@ -309,16 +314,17 @@ def retrieval_claims(rows: Sequence[Dict[str, str]], pair: str, lang: str) -> Li
 
 
 def bli_claims(rows: Sequence[Dict[str, str]], pair: str, lang: str) -> List[Claim]:
-    aligned = _method_column(rows, "aligned_{}_p@1", ("csls", "nn"))
-    if aligned is None:
+    method = table_method(rows, bli.column, BLI_METHODS)
+    if method is None:
         return []
+    aligned = bli.column(True, method)
     rows = [r for r in rows if r["pair"] == lang]
     claims = []
     for comparison in [c for c in dict.fromkeys(r["comparison"] for r in rows) if c != RANDOM]:
         for space in ("contextual", "input embeddings"):
             claim = _against_random(
                 [r for r in rows if r["space"] == space], comparison,
-                lambda r: _p_at_1(r, aligned, "test_words"), f"bli/{lang}/{comparison}/{space.replace(' ', '-')}",
+                lambda r: _p_at_1(r, aligned, bli.TEST_SIZE), f"bli/{lang}/{comparison}/{space.replace(' ', '-')}",
                 f"Words of the {comparison} models align by an orthogonal map, above a random encoder under "
                 "the same map", "random encoder, same map", pair=pair, lang=lang, unit="%", paper="",
                 where=f"word translation en→{lang}, {space}, best layer of each", metric=f"P@1 aligned ({aligned})",
@@ -332,7 +338,8 @@ def word_map_claims(rows: Sequence[Dict[str, str]], pair: str, lang: str) -> Lis
     claims = []
     for comparison in [c for c in dict.fromkeys(r["comparison"] for r in rows) if c != RANDOM]:
         claim = _against_random(
-            rows, comparison, lambda r: _p_at_1(r, "aligned_p@1", "pairs"), f"word_maps/{lang}/{comparison}",
+            rows, comparison, lambda r: _p_at_1(r, word_alignment.column(True), word_alignment.TEST_SIZE),
+            f"word_maps/{lang}/{comparison}",
             f"Contextual words of the {comparison} models align by a map, above a random encoder under the same map",
             "random encoder, same map", pair=pair, lang=lang, unit="%", paper="",
             where=f"contextual word maps {lang}→en, best layer of each", metric="P@1 with a map",

@@ -8,7 +8,6 @@ tables, analysis tables; ``fairseq_ext.demo.results``); the paper's come from
 claim decided against its control, the same records as ``claims.json``."""
 
 import html
-import json
 import math
 import os
 import time
@@ -17,12 +16,23 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from fairseq_ext import files
-from fairseq_ext.demo.claims import MARGIN_SE, RULE, Claim, pair_claims, transfer_id, write_claims
+from fairseq_ext.analysis import bli, retrieval, word_alignment
+from fairseq_ext.demo.claims import (
+    BLI_METHODS,
+    MARGIN_SE,
+    RETRIEVAL_METHODS,
+    RULE,
+    Claim,
+    pair_claims,
+    table_method,
+    transfer_id,
+    write_claims,
+)
 from fairseq_ext.demo.config import DemoConfig
 from fairseq_ext.demo.paper import TABLE1
 from fairseq_ext.demo.results import AnalysisResults, TransferResults, ordered_settings, read_analysis, read_transfer
 from fairseq_ext.transfer.table import MAJORITY, ROW_NAMES
-from slurm.runs import read_log
+from slurm.runs import TRAIN_LOG, read_run
 
 REPORT_MD, REPORT_HTML, CLAIMS = "report.md", "report.html", "claims.json"
 
@@ -148,28 +158,20 @@ def pretraining_section(cfg: DemoConfig, pair: str) -> list:
     root = cfg.out / pair / "pretrain"
     rows = []
     found = {p.name: p for p in root.iterdir() if p.is_dir()} if root.exists() else {}
-    for name in [n for n in ROW_NAMES if n in found] + sorted(n for n in found if n not in ROW_NAMES):
-        run_dir = found[name]
-        records = read_log(run_dir)
-        start = next((r for r in records if r.get("tag") == "start"), {})
-        valid = [r for r in records if r.get("tag") == "valid"]
-        if not valid:
+    for name in ordered_settings(found):
+        summary = read_run(found[name])
+        if summary is None:
             continue
-        last = valid[-1]
-        losses = {k[len("valid_loss_"):]: float(v) for k, v in last.items() if k.startswith("valid_loss_")}
-        if not losses and "valid_loss" in last:
-            losses = {"all": float(last["valid_loss"])}
-        submission = json.loads((run_dir / "submission.json").read_text(encoding="utf-8")) if (run_dir / "submission.json").exists() else {}
-        data = Path(submission.get("run", {}).get("data", "")).name
-        rows.append([ROW_NAMES.get(run_dir.name, run_dir.name), data, str(last.get("valid_num_updates", "")),
-                     ", ".join(f"{lang} {value:.2f}" for lang, value in losses.items()),
-                     str(start.get("precision", "")), str(start.get("adam", ""))])
+        data = Path(summary.run.data).name if summary.run else ""
+        rows.append([ROW_NAMES.get(name, name), data, str(summary.updates),
+                     ", ".join(f"{lang} {value:.2f}" for lang, value in summary.valid_losses.items()),
+                     str(summary.start.get("precision", "")), str(summary.start.get("adam", ""))])
     if not rows:
         return []
     return [
         Heading(3, "Pretraining"),
         Paragraph("Masked-LM loss on held-out text (bits per masked subword) of each model's last validation, "
-                  "from its `train_log.jsonl`. The vocabularies differ between rows (joint, union, per-language), "
+                  f"from its `{TRAIN_LOG}`. The vocabularies differ between rows (joint, union, per-language), "
                   "so losses compare within a row's own data only."),
         Table(["Model", "data", "updates", "dev loss", "precision", "Adam kernel"], rows),
     ]
@@ -282,19 +284,20 @@ def analysis_section(cfg: DemoConfig, lang: str, analysis: AnalysisResults) -> l
         return (row["layer"] and f"L{row['layer']}",)
 
     if analysis.bli:
-        method = "csls" if "aligned_csls_p@1" in analysis.bli[0] else "nn"
+        method = table_method(analysis.bli, bli.column, BLI_METHODS)
         table = _side_by_side(analysis.bli, lambda r: (r["space"], *layer(r)), ["space", "layer"],
-                              [("aligned", _percent(f"aligned_{method}_p@1")),
-                               ("unaligned", _percent(f"unaligned_{method}_p@1")), ("words", lambda r: r["test_words"])])
+                              [("aligned", _percent(bli.column(True, method))),
+                               ("unaligned", _percent(bli.column(False, method))),
+                               ("words", lambda r: r[bli.TEST_SIZE])])
         blocks += [Paragraph(f"**Word translation** en→{lang} (P@1 %, {method.upper()}) on a held-out dictionary, after "
                              "an orthogonal map learned on a seed dictionary (aligned) and without one (unaligned); "
                              "input embeddings use single-subword words only; words: test words found in both spaces."),
                    table, *figs("bli")]
     if analysis.retrieval:
-        method = "nn" if "aligned_nn_to_en_p@1" in analysis.retrieval[0] else "csls"
-        table = _side_by_side(analysis.retrieval, layer, ["layer"], [("map", _percent(f"aligned_{method}_to_en_p@1")),
-                                                                      ("no map", _percent(f"unaligned_{method}_to_en_p@1"))])
-        sizes = sorted({r["test_sentences"] for r in analysis.retrieval})
+        method = table_method(analysis.retrieval, retrieval.column, RETRIEVAL_METHODS)
+        table = _side_by_side(analysis.retrieval, layer, ["layer"], [("map", _percent(retrieval.column(True, method))),
+                                                                      ("no map", _percent(retrieval.column(False, method)))])
+        sizes = sorted({r[retrieval.TEST_SIZE] for r in analysis.retrieval})
         blocks += [Paragraph(f"**Sentence retrieval** {lang}→en (P@1 %, mean-pooled layers, {', '.join(sizes)} held-out "
                              "Bible verses), with a map learned on separate parallel verses and without."),
                    table, *figs("retrieval")]
@@ -315,8 +318,9 @@ def analysis_section(cfg: DemoConfig, lang: str, analysis: AnalysisResults) -> l
                    *figs("cka")]
     if analysis.word_maps:
         table = _side_by_side(analysis.word_maps, layer, ["layer"],
-                              [("map", _percent("aligned_p@1")), ("no map", _percent("unaligned_p@1")),
-                               ("pairs", lambda r: r["pairs"])])
+                              [("map", _percent(word_alignment.column(True))),
+                               ("no map", _percent(word_alignment.column(False))),
+                               ("pairs", lambda r: r[word_alignment.TEST_SIZE])])
         blocks += [Paragraph(f"**Contextual word maps** (eflomal-aligned word pairs of parallel verses): P@1 % of "
                              f"finding a {lang} word's English partner among the held-out linked words, per layer "
                              "(pairs: test pairs)."),

@@ -2,17 +2,15 @@
 the analysis tables, each read once, so that the report's tables, its text and its
 ``claims.json`` are computed from the same numbers."""
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Tuple
 
 import numpy as np
 
-from fairseq_ext.analysis.cli import CKA_BOOTSTRAP, read_cka_bootstrap
-from fairseq_ext.analysis.tables import read_table
-from fairseq_ext.transfer.finetune import RESULT, source_dev_size, target_test_sizes
-from fairseq_ext.transfer.grid import SUMMARY
+from fairseq_ext.analysis.cli import TABLES, read_analysis_table, read_cka_bootstrap, read_written
+from fairseq_ext.transfer.finetune import evaluated_sizes
+from fairseq_ext.transfer.grid import best_result, read_summaries
 from fairseq_ext.transfer.table import ROW_NAMES
 
 
@@ -40,8 +38,7 @@ class TransferResults:
 def read_transfer(root: Path, lang: str) -> TransferResults:
     """Every grid summary below ``root`` that tested ``lang``."""
     results = TransferResults()
-    for path in sorted(Path(root).rglob(SUMMARY)):
-        summary = json.loads(path.read_text(encoding="utf-8"))
+    for grid_dir, summary in read_summaries(root):
         task, setting = summary["column"], summary["setting"]
         if lang not in summary["test"]:
             continue
@@ -50,9 +47,8 @@ def read_transfer(root: Path, lang: str) -> TransferResults:
         if "majority_baseline" in summary:  # classification: the training set's most frequent label
             results.majority[task] = 100 * summary["majority_baseline"][lang]
             results.dev_majority[task] = 100 * summary["majority_baseline"]["dev"]
-        point = json.loads((path.parent / summary["best_points"][0] / RESULT).read_text(encoding="utf-8"))
-        results.test_size[task] = target_test_sizes(point, [lang])[lang]
-        results.dev_size[task] = source_dev_size(point)
+        tests, results.dev_size[task] = evaluated_sizes(best_result(grid_dir, summary), [lang])
+        results.test_size[task] = tests[lang]
     return results
 
 
@@ -70,14 +66,10 @@ class AnalysisResults:
 
 def read_analysis(root: Path) -> AnalysisResults:
     """What ``fairseq_ext.analysis`` wrote under ``root`` (empty where an analysis did not run)."""
-    results = AnalysisResults()
-    if not (root / "summary.json").exists():
+    results = AnalysisResults(figures=read_written(root))
+    if not results.figures:
         return results
-    results.figures = json.loads((root / "summary.json").read_text(encoding="utf-8"))
-    for name, table in (("bli", "bli/bli.csv"), ("retrieval", "retrieval/retrieval.csv"),
-                        ("cka", "cka/cka_layers.csv"), ("word_maps", "word_maps/word_maps.csv")):
-        if (root / table).exists():
-            setattr(results, name, read_table(root / table))
-    if (root / "cka" / CKA_BOOTSTRAP).exists():
-        results.cka_bootstrap = read_cka_bootstrap(root / "cka" / CKA_BOOTSTRAP)
+    for name in TABLES:
+        setattr(results, name, read_analysis_table(root, name))
+    results.cka_bootstrap = read_cka_bootstrap(root)
     return results

@@ -12,7 +12,7 @@ import logging
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -178,8 +178,8 @@ def finetune(cfg: TransferConfig) -> dict:
     """Run (or resume, or just return) the fine-tuning of ``cfg``; returns result.json's content."""
     out_dir = Path(cfg.out_dir)
     config = {key: value for key, value in asdict(cfg).items() if key != "grid"}  # a grid may grow later
-    if (out_dir / RESULT).exists():
-        result = json.loads((out_dir / RESULT).read_text(encoding="utf-8"))
+    result = read_result(out_dir)
+    if result is not None:
         if result["config"] != config:
             raise ValueError(f"{out_dir / RESULT} was made with another configuration: use another out_dir")
         return result
@@ -274,23 +274,27 @@ def majority_baseline(train_examples, evaluated: Dict[str, list]) -> Dict[str, f
     }
 
 
-def target_test_sizes(result: dict, langs: Sequence[str]) -> Dict[str, int]:
-    """Examples in the test set of each of ``langs`` that ``result`` (a result.json) was
-    scored on, read again through its config: the n of its scores' standard errors."""
-    data = config_from_dict(result["config"]).data
-    return {lang: len(read_split(data, data.test[lang], lang)) for lang in langs}
+def read_result(run_dir) -> Optional[dict]:
+    """``run_dir/result.json`` as :func:`finetune` wrote it; None while the run is unfinished."""
+    path = Path(run_dir) / RESULT
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
-def source_dev_size(result: dict) -> int:
-    """Examples in the source-language dev set that ``result`` (a result.json) was chosen on."""
+def evaluated_sizes(result: dict, langs: Sequence[str]) -> Tuple[Dict[str, int], int]:
+    """(examples in the test set of each of ``langs``, examples in the source-language dev
+    set) that ``result`` (a result.json) was scored and chosen on, read again through its
+    config: the n of its scores' standard errors."""
     data = config_from_dict(result["config"]).data
-    return len(read_split(data, data.dev, data.source_lang))
+    tests = {lang: len(read_split(data, data.test[lang], lang)) for lang in langs}
+    return tests, len(read_split(data, data.dev, data.source_lang))
 
 
 def load_finetuned(run_dir) -> Tuple[TransferModel, Pretrained, TransferConfig]:
     """A finished run's model (its best epoch), e.g. to predict or to analyse it."""
     run_dir = Path(run_dir)
-    result = json.loads((run_dir / RESULT).read_text(encoding="utf-8"))
+    result = read_result(run_dir)
+    if result is None:
+        raise FileNotFoundError(f"{run_dir / RESULT} is missing: the run has not finished")
     if not (run_dir / BEST).exists():
         raise FileNotFoundError(f"{run_dir / BEST} is missing: the run was made with train.save_model=false")
     cfg = config_from_dict(result["config"])

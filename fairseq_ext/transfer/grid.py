@@ -11,14 +11,14 @@ point at the same time: the second is refused.
 import itertools
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from omegaconf import OmegaConf
 
 from fairseq_ext import files, run_lock
 from fairseq_ext.transfer.config import merged_config, to_config
-from fairseq_ext.transfer.finetune import RESULT, finetune
+from fairseq_ext.transfer.finetune import finetune, read_result
 
 SUMMARY = "summary.json"
 BEST_OF = 2  # the paper averages the best two settings
@@ -60,10 +60,10 @@ def run_grid(config_path: Optional[str], overrides: Sequence[str] = (), point_in
             OmegaConf.update(point_cfg, "out_dir", str(out_dir / point_name(point)))
             with run_lock.acquire(out_dir / point_name(point)):
                 finetune(to_config(point_cfg))
-    results = [out_dir / point_name(point) / RESULT for point in points]
-    if not all(path.exists() for path in results):
+    results = [read_result(out_dir / point_name(point)) for point in points]
+    if any(result is None for result in results):
         return None
-    summary = summarise([json.loads(path.read_text(encoding="utf-8")) for path in results], points)
+    summary = summarise(results, points)
     files.write_json(out_dir / SUMMARY, summary)
     return summary
 
@@ -90,3 +90,13 @@ def summarise(results: List[dict], points: List[Dict[str, Any]]) -> dict:
     if "majority_baseline" in results[0]:
         summary["majority_baseline"] = results[0]["majority_baseline"]
     return summary
+
+
+def read_summaries(root) -> List[Tuple[Path, dict]]:
+    """(folder, summary) of every finished grid below ``root``, in path order."""
+    return [(path.parent, json.loads(path.read_text(encoding="utf-8"))) for path in sorted(Path(root).rglob(SUMMARY))]
+
+
+def best_result(grid_dir: Path, summary: dict) -> dict:
+    """The result.json of the summary's best point (every chosen point has the same data)."""
+    return read_result(Path(grid_dir) / summary["best_points"][0])
