@@ -2,29 +2,30 @@
 
 Importing the package registers the ``xling_mlm`` task, the ``xling_roberta`` model
 (architectures ``xling_base`` and ``xling_tiny``), the ``xling_masked_lm`` criterion and
-the ``xling_adam`` optimizer (see ``fused_adam``). It also lets torch >= 2.6 load fairseq
-checkpoints safely (see ``checkpoint_safety``), makes fairseq's checkpoints survive a kill
-at any moment and resumes past a damaged ``checkpoint_last.pt`` (see ``checkpoints``), lets
-numpy 2 run fairseq's sentence-level blocks and ``fairseq-train --bf16`` run off TPUs (see
-``compat``), and gives fairseq's fp16/bf16 master-weight optimizer multi-tensor kernels
-(see ``mixed_precision``), lets ``pytorch_ddp`` wrap CPU models, and undoes the debug
-logging that importing fairseq switches on (see ``compat``).
+the ``xling_adam`` optimizer (see ``fused_adam``), and allowlists the one class of fairseq
+checkpoints that torch >= 2.6 refuses to load (see ``checkpoint_safety``: a registration
+with torch, needed before fairseq reads a checkpoint, which happens before it builds the
+task). It changes no fairseq code, except that it puts the root logger back as it was
+before it imported fairseq (whose import switches DEBUG logging on, see
+``compat.undo_import_logging``).
+
+The fixes to fairseq's code are applied by ``fairseq_ext.patches.apply()`` (the list and
+the reasons are there): crash-safe checkpoints and resume, numpy 2's ``np.compat``,
+``--bf16`` off TPUs, foreach kernels for the fp16/bf16 optimizer, ``pytorch_ddp`` on CPUs.
+``fairseq-train --user-dir fairseq_ext`` and ``fairseq-hydra-train`` get them from the
+``xling_mlm`` task's ``setup_task``, before fairseq builds the model and the Trainer; the
+plugin's entry points call ``patches.apply()`` at start.
 """
 
 from fairseq_ext import compat  # imports no fairseq: the logging state is taken before fairseq's import
 
 _ROOT_LOGGING = compat.before_fairseq_import()
 
-from fairseq_ext import checkpoint_safety, checkpoints, mixed_precision  # noqa: E402
+from fairseq_ext import checkpoint_safety  # noqa: E402
 from fairseq_ext import fused_adam  # noqa: E402,F401 (registers the xling_adam optimizer)
 from fairseq_ext.criterions import xling_masked_lm  # noqa: E402,F401 (registers the criterion)
 from fairseq_ext.models import xling_roberta  # noqa: E402,F401
 from fairseq_ext.tasks import xling_mlm  # noqa: E402,F401
 
 checkpoint_safety.allow_fairseq_checkpoints()
-checkpoints.install()
-compat.restore_numpy_compat_long()
-compat.untie_bf16_from_tpu()
-mixed_precision.install()
-compat.let_pytorch_ddp_run_on_cpus()
 compat.undo_import_logging(_ROOT_LOGGING)

@@ -7,7 +7,7 @@ gradient norm, weights back to bf16. On a GPU those launches are host time the d
 waits on (measured in bench/README.md). torch's foreach kernels do each pass in a few
 launches with the same arithmetic. apex's norm kernel, when importable, is left in place.
 
-``install()`` runs when the plugin is imported; ``uninstall()`` restores fairseq's loops
+``install()`` is one of ``fairseq_ext.patches.apply()``'s fixes; ``uninstall()`` restores fairseq's loops
 (the bench's "before"). ``fastest_precision()`` picks the training precision for the
 hardware a job runs on.
 """
@@ -79,6 +79,10 @@ def fastest_precision(cuda: bool) -> Tuple[str, str]:
     if torch.cpu._is_avx512_bf16_supported():
         return "bf16", "this CPU has AVX512-BF16"
     return "fp32", "this CPU has no bf16 instructions (AMX-BF16, AVX512-BF16)"
+
+
+def installed() -> bool:
+    return bool(_originals)
 
 
 def install() -> None:

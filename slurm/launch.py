@@ -8,6 +8,9 @@
 Bad options fail before anything is submitted, with a message that names them. Ctrl-C or
 SIGTERM stops a run on this machine (the local executor) and its job; rerunning the
 command resumes it. Jobs on SLURM are the cluster's and go on.
+
+``status`` only reads the runs' files and the queue: it imports neither fairseq nor torch
+(the modules that submit and run jobs are imported by the commands that need them).
 """
 
 import argparse
@@ -16,20 +19,14 @@ import sys
 from pathlib import Path
 from typing import List, Sequence
 
-from tabulate import tabulate
-
-from fairseq_ext.interrupts import Interrupted, stop_on_signals
-from slurm.cluster import check_resources, choose_cluster, node_size, queue_states, wait_until_ended
 from slurm.config import PRECISIONS, LaunchError, Resources, add_resource_options, load_grid, resources_from_options
-from slurm.grid import expand_grid
-from slurm.runs import PretrainRun, progress, run_state
-from slurm.submit import pending, prepare_run, submit_runs
 
 
-def launch(
-    runs: List[PretrainRun], res: Resources, job_name: str, array_dir: Path, dry_run=False, wait=False, job=None
-):
-    """Check, then submit the runs that need it; returns their submitit jobs."""
+def launch(runs: List, res: Resources, job_name: str, array_dir: Path, dry_run=False, wait=False, job=None):
+    """Check, then submit the runs (:class:`slurm.runs.PretrainRun`) that need it; returns their submitit jobs."""
+    from slurm.cluster import check_resources, choose_cluster, node_size, queue_states, wait_until_ended
+    from slurm.submit import pending, prepare_run, submit_runs
+
     cluster = choose_cluster(res.cluster)
     check_resources(res, node_size(cluster, res.partition), cluster)
     todo = [prepare_run(run, res) for run in pending(runs, queue_states())]
@@ -41,7 +38,10 @@ def launch(
     return jobs
 
 
-def status_rows(runs: Sequence[PretrainRun]) -> List[list]:
+def status_rows(runs: Sequence) -> List[list]:
+    from slurm.cluster import queue_states
+    from slurm.runs import progress, run_state
+
     queue = queue_states()
     rows = []
     for run in runs:
@@ -52,17 +52,23 @@ def status_rows(runs: Sequence[PretrainRun]) -> List[list]:
     return rows
 
 
-def print_status(runs: Sequence[PretrainRun]) -> None:
+def print_status(runs: Sequence) -> None:
+    from tabulate import tabulate
+
     headers = ["run", "job", "state", "attempts", "updates", "last loss"]
     print(tabulate(status_rows(runs), headers=headers, tablefmt="simple"))
 
 
 def grid_runs(grid_file: str, overrides: Sequence[str]):
+    from slurm.grid import expand_grid
+
     grid = load_grid(grid_file, overrides)
     return grid, expand_grid(grid, grid_file)
 
 
 def pretrain_command(args) -> None:
+    from slurm.runs import PretrainRun
+
     langs = args.langs.split(",")
     name = f"{args.setting}/{'-'.join(langs)}/seed{args.seed}"
     run = PretrainRun(
@@ -82,6 +88,9 @@ def pretrain_command(args) -> None:
 
 
 def grid_command(args) -> None:
+    from slurm.cluster import queue_states
+    from slurm.submit import pending
+
     grid, runs = grid_runs(args.grid_file, args.overrides)
     submitted = launch(runs, grid.resources, grid.name, Path(grid.out_dir), dry_run=args.dry_run, wait=args.wait)
     if args.dry_run:
@@ -131,7 +140,16 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     # before fairseq is imported: one of its modules sets the root logger to DEBUG otherwise
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    handlers = {"pretrain": pretrain_command, "grid": grid_command, "status": status_command}
+    if args.command == "status":  # reads files and the queue only: nothing to stop or resume
+        try:
+            status_command(args)
+        except LaunchError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        return 0
+    from fairseq_ext.interrupts import Interrupted, stop_on_signals
+
+    handlers = {"pretrain": pretrain_command, "grid": grid_command}
     try:
         with stop_on_signals():
             handlers[args.command](args)

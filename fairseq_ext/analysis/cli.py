@@ -298,6 +298,9 @@ class Runner:
 
 
 def main(argv=None) -> int:
+    from fairseq_ext import patches
+
+    patches.apply()  # fairseq's checkpoint loading with the plugin's fixes
     parser = argparse.ArgumentParser(prog="python -m fairseq_ext.analysis", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("config", help="YAML config, e.g. configs/analysis/registry_en_ru.yaml")

@@ -5,10 +5,12 @@ import argparse
 from transformers.utils import logging as transformers_logging
 
 import fairseq_ext  # noqa: F401 (registers xling_roberta and makes its checkpoints loadable)
+from fairseq_ext import patches
 from fairseq_ext.export_hf import ExportCheckError, export
 
 
 def main(argv=None) -> None:
+    patches.apply()  # fairseq's checkpoint loading with the plugin's fixes
     parser = argparse.ArgumentParser(
         prog="python -m fairseq_ext.export_hf",
         description="Export an xling_roberta checkpoint as Hugging Face XLM-R folders (one per "

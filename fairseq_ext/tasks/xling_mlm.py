@@ -72,6 +72,16 @@ class XlingMaskedLMTask(MaskedLMTask):
         self.replace_within_language = False
         self._token_counts: Dict[str, np.ndarray] = {}  # by split prefix
 
+    @classmethod
+    def setup_task(cls, cfg: XlingMLMConfig, **kwargs):
+        """Also applies the plugin's fairseq fixes (``fairseq_ext.patches``): fairseq-train and
+        fairseq-hydra-train only import the user dir, and build the task before the model,
+        the criterion, the Trainer and the checkpoint load that the fixes concern."""
+        from fairseq_ext import patches
+
+        patches.apply()
+        return super().setup_task(cfg, **kwargs)
+
     @property
     def data_path(self) -> str:
         return utils.split_paths(self.cfg.data)[0]

@@ -8,7 +8,7 @@ import json
 import logging
 import sys
 
-from fairseq_ext import run_lock
+from fairseq_ext import patches, run_lock
 from fairseq_ext.interrupts import Interrupted, stop_on_signals
 from fairseq_ext.transfer.config import load_config
 from fairseq_ext.transfer.finetune import finetune
@@ -17,6 +17,7 @@ from fairseq_ext.transfer.table import write_table
 
 
 def main(argv=None) -> int:
+    patches.apply()  # fairseq's checkpoint loading and training with the plugin's fixes
     parser = argparse.ArgumentParser(prog="python -m fairseq_ext.transfer", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     for name, help_text in (
