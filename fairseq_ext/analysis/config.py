@@ -12,7 +12,10 @@ is English′) and its two sides; the paper's are ``monolingual``, ``bilingual``
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
-from omegaconf import MISSING, OmegaConf
+from omegaconf import MISSING
+
+from fairseq_ext import config_loader
+from fairseq_ext.config_loader import ConfigError
 
 ANALYSES = ("bli", "retrieval", "cka", "word_maps")
 
@@ -37,7 +40,7 @@ class Side:
         if len(parts) == 3 and parts[0] == "random":
             return cls(parts[1], parts[2], seed)
         if len(parts) != 2 or not all(parts):
-            raise ValueError(f"{where}: {text!r} is not MODEL:LANG or random:MODEL:LANG")
+            raise ConfigError(f"{where}: {text!r} is not MODEL:LANG or random:MODEL:LANG")
         return cls(parts[0], parts[1])
 
     def key(self) -> str:
@@ -164,11 +167,11 @@ class AnalysisConfig:
         chosen = []
         for pair in pairs or self.pairs():
             if pair not in self.pairs():
-                raise ValueError(f"{section}.pairs: no comparison has pair '{pair}' (pairs: {self.pairs()})")
+                raise ConfigError(f"{section}.pairs: no comparison has pair '{pair}' (pairs: {self.pairs()})")
             of_pair = {c.name: c for c in self.comparisons if c.pair == pair}
             for name in names or list(of_pair):
                 if name not in of_pair:
-                    raise ValueError(f"{section}.comparisons: pair '{pair}' has no comparison '{name}'")
+                    raise ConfigError(f"{section}.comparisons: pair '{pair}' has no comparison '{name}'")
                 chosen.append((pair, name, *self.sides(of_pair[name])))
         return chosen
 
@@ -178,33 +181,27 @@ class AnalysisConfig:
 
 
 def load_config(path: Optional[str] = None, overrides: Sequence[str] = ()) -> AnalysisConfig:
-    parts = [OmegaConf.structured(AnalysisConfig)]
-    if path is not None:
-        parts.append(OmegaConf.load(path))
-    parts.append(OmegaConf.from_dotlist(list(overrides)))
-    cfg: AnalysisConfig = OmegaConf.to_object(OmegaConf.merge(*parts))
-    check(cfg)
-    return cfg
+    return config_loader.load(AnalysisConfig, [path] if path is not None else [], overrides, "analysis config", check)
 
 
 def check(cfg: AnalysisConfig) -> None:
     for name in cfg.analyses:
         if name not in ANALYSES:
-            raise ValueError(f"analyses: unknown analysis '{name}' (choose from {ANALYSES})")
+            raise ConfigError(f"analyses: unknown analysis '{name}' (choose from {ANALYSES})")
     seen = set()
     for spec in cfg.comparisons:
         if (spec.pair, spec.name) in seen:
-            raise ValueError(f"comparisons: '{spec.name}' of pair '{spec.pair}' is defined twice")
+            raise ConfigError(f"comparisons: '{spec.name}' of pair '{spec.pair}' is defined twice")
         seen.add((spec.pair, spec.name))
         for side in cfg.sides(spec):
             if side.model not in cfg.models:
-                raise ValueError(f"comparisons[{spec.pair}/{spec.name}]: model '{side.model}' is not under 'models'")
+                raise ConfigError(f"comparisons[{spec.pair}/{spec.name}]: model '{side.model}' is not under 'models'")
     for section in ("bli", "retrieval"):
         for method in getattr(cfg, section).methods:
             if method not in ("nn", "csls"):
-                raise ValueError(f"{section}.methods: unknown method '{method}' (nn, csls)")
+                raise ConfigError(f"{section}.methods: unknown method '{method}' (nn, csls)")
     if "bli" in cfg.analyses:
         for pair, *_ in cfg.selected("bli", cfg.bli.pairs, cfg.bli.comparisons):
             for lang in ("en", pair):
                 if lang not in cfg.bli.text:
-                    raise ValueError(f"bli.text: no monolingual text for '{lang}' (needed by pair '{pair}')")
+                    raise ConfigError(f"bli.text: no monolingual text for '{lang}' (needed by pair '{pair}')")

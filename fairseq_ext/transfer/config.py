@@ -7,6 +7,9 @@ from typing import Any, Dict, Optional, Sequence
 
 from omegaconf import MISSING, OmegaConf
 
+from fairseq_ext import config_loader
+from fairseq_ext.config_loader import ConfigError
+
 FORMATS = ("xnli", "labelled_tsv", "bio_ner", "conllu")
 HEAD_FORMATS = {"classification": ("xnli", "labelled_tsv"), "tagging": ("bio_ner",), "parsing": ("conllu",)}
 SCHEDULES = ("linear", "constant")
@@ -125,21 +128,15 @@ class TransferConfig:
 
 def merged_config(path: Optional[str] = None, overrides: Sequence[str] = ()):
     """The OmegaConf config of a YAML file plus ``key=value`` overrides (not yet validated)."""
-    parts = [OmegaConf.structured(TransferConfig)]
-    if path is not None:
-        parts.append(OmegaConf.load(path))
-    parts.append(OmegaConf.from_dotlist(list(overrides)))
-    return OmegaConf.merge(*parts)
+    return config_loader.merge(TransferConfig, [path] if path is not None else [], overrides, "transfer config")
 
 
 def to_config(merged) -> TransferConfig:
-    cfg: TransferConfig = OmegaConf.to_object(merged)
-    check(cfg)
-    return cfg
+    return config_loader.to_object(merged, check=check)
 
 
 def load_config(path: Optional[str] = None, overrides: Sequence[str] = ()) -> TransferConfig:
-    return to_config(merged_config(path, overrides))
+    return config_loader.load(TransferConfig, [path] if path is not None else [], overrides, "transfer config", check)
 
 
 def config_from_dict(config: Dict[str, Any]) -> TransferConfig:
@@ -149,19 +146,19 @@ def config_from_dict(config: Dict[str, Any]) -> TransferConfig:
 
 def check(cfg: TransferConfig) -> None:
     if cfg.head.kind not in HEAD_FORMATS:
-        raise ValueError(f"head.kind {cfg.head.kind!r}: expected one of {tuple(HEAD_FORMATS)}")
+        raise ConfigError(f"head.kind {cfg.head.kind!r}: expected one of {tuple(HEAD_FORMATS)}")
     if cfg.data.format not in HEAD_FORMATS[cfg.head.kind]:
-        raise ValueError(
+        raise ConfigError(
             f"data.format {cfg.data.format!r} does not fit head.kind {cfg.head.kind!r} "
             f"(expected one of {HEAD_FORMATS[cfg.head.kind]})"
         )
     if cfg.train.epochs < 1:
-        raise ValueError(f"train.epochs is {cfg.train.epochs}: fine-tuning needs at least one epoch")
+        raise ConfigError(f"train.epochs is {cfg.train.epochs}: fine-tuning needs at least one epoch")
     if cfg.train.schedule not in SCHEDULES:
-        raise ValueError(f"train.schedule {cfg.train.schedule!r}: expected one of {SCHEDULES}")
+        raise ConfigError(f"train.schedule {cfg.train.schedule!r}: expected one of {SCHEDULES}")
     if not cfg.data.test:
-        raise ValueError("data.test is empty: give at least one target language and its test file")
+        raise ConfigError("data.test is empty: give at least one target language and its test file")
     if cfg.data.dev is None and not 0 < cfg.data.dev_holdout < 1:
-        raise ValueError("give data.dev (a dev file) or data.dev_holdout (a share of the training data, 0..1)")
+        raise ConfigError("give data.dev (a dev file) or data.dev_holdout (a share of the training data, 0..1)")
 
 
