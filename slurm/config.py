@@ -14,6 +14,8 @@ from typing import Dict, List, Optional, Sequence
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from fairseq_ext.settings import check as check_setting
+
 CLUSTERS = ("auto", "slurm", "local")
 PRECISIONS = ("fp32", "fp16", "bf16", "auto")  # auto: bf16 where the node computes it natively
 
@@ -102,9 +104,22 @@ def load_grid(path, overrides: Sequence[str] = ()) -> GridConfig:
     try:
         layers = [OmegaConf.structured(GridConfig), OmegaConf.load(path), OmegaConf.from_dotlist(list(overrides))]
         merged = OmegaConf.merge(*layers)
-        return OmegaConf.to_object(merged)
+        grid = OmegaConf.to_object(merged)
     except OmegaConfBaseException as error:
         raise LaunchError(f"grid file {path}: {error}") from None
+    check_table1_settings(grid, str(path))
+    return grid
+
+
+def check_table1_settings(grid: GridConfig, where: str) -> None:
+    """A setting named like a row of Table 1 (``fairseq_ext.settings``) trains that row's
+    config, and on its data folder wherever a folder is named like a pipeline output (a
+    grid may point a setting at a folder of any other name)."""
+    for name, setting in grid.settings.items():
+        for data in [setting.data, *setting.data_by_pair.values()]:
+            mismatch = check_setting(name, setting.config, data, "settings", strict_data=False)
+            if mismatch:
+                raise LaunchError(f"grid file {where}: {mismatch}")
 
 
 def add_resource_options(parser) -> None:

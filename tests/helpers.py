@@ -7,20 +7,15 @@ import socket
 from pathlib import Path
 from typing import Dict, List, Tuple
 
+from fairseq_ext.settings import model_settings
 from fairseq_ext.synthetic import language_words, make_data, write_text  # noqa: F401 (re-exported)
 
 REPO = Path(__file__).resolve().parents[1]
 USER_DIR = str(REPO / "fairseq_ext")
 
-# The paper's parameter-sharing rows, as model flags (K=3 and K=6 fit xling_tiny's 8 layers).
-SHARING_SETTINGS: Dict[str, List[str]] = {
-    "default": [],
-    "sep_emb": ["--lang-specific-embeddings"],
-    "sep_l1_3": ["--lang-specific-layers", "3"],
-    "sep_l1_6": ["--lang-specific-layers", "6"],
-    "sep_emb_l1_3": ["--lang-specific-embeddings", "--lang-specific-layers", "3"],
-    "sep_emb_l1_6": ["--lang-specific-embeddings", "--lang-specific-layers", "6"],
-}
+# The paper's parameter-sharing rows, as model flags (K=3 and K=6 fit xling_tiny's 8 layers),
+# e.g. sep_emb_l1_3: ["--lang-specific-embeddings", "--lang-specific-layers", "3"]
+SHARING_SETTINGS: Dict[str, List[str]] = {s.name: s.model_flags() for s in model_settings()}
 
 
 def tiny_train_args(data: Path, save_dir: Path, langs: str, max_update: int, extra=()) -> List[str]:

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
+from fairseq_ext import settings
 from helpers import REPO, USER_DIR, tiny_train_args
 
 BIN = Path(sys.executable).parent
-ROWS = {
-    "default": (False, 0), "sep_emb": (True, 0), "sep_l1_3": (False, 3),
-    "sep_l1_6": (False, 6), "sep_emb_l1_3": (True, 3), "sep_emb_l1_6": (True, 6),
-}
+# config name -> (lang_specific_embeddings, lang_specific_layers): the registry's sharing rows
+ROWS = {s.config: s.model_options for s in settings.model_settings()}
 # shrink the paper-scale run so it takes one CPU update; the model keeps the paper's size
 SHRINK = {
     "paper": ["common.fp16=false", "dataset.batch_size=2", "task.tokens_per_sample=32",
@@ -37,6 +37,16 @@ def test_every_row_has_a_config_at_both_scales():
     for scale in ("paper", "tiny"):
         names = {p.stem for p in (REPO / "configs" / scale).glob("*.yaml")} - {"pretrain"}
         assert names == set(ROWS)
+
+
+@pytest.mark.parametrize("scale", ["paper", "tiny"])
+@pytest.mark.parametrize("name", settings.NAMES)
+def test_each_settings_config_sets_the_registrys_model_options(scale, name):
+    """configs/<scale>/<config>.yaml of every Table 1 row, as written (no training): a config
+    that drifts from fairseq_ext.settings is caught here."""
+    setting = settings.get(name)
+    model = yaml.safe_load((REPO / "configs" / scale / f"{setting.config}.yaml").read_text(encoding="utf-8"))["model"]
+    assert (model["lang_specific_embeddings"], model["lang_specific_layers"]) == setting.model_options, name
 
 
 @pytest.mark.slow  # twelve trainings
@@ -95,12 +105,14 @@ def test_fairseq_train_bf16_off_tpu(bilingual_data, tmp_path):
 
 def test_demo_presets_merge_over_the_default_and_an_unknown_one_is_named():
     from fairseq_ext.demo.config import DemoError, load_config
-    from fairseq_ext.transfer.table import ROW_NAMES
 
     default = load_config(REPO / "configs/demo/default.yaml")
     assert set(default.pretrain.settings) == {"default", "sep_emb_l1_6", "mono"}
     full = load_config(REPO / "configs/demo/default.yaml", presets=["full"])
-    assert set(full.pretrain.settings) == {*ROW_NAMES, "mono"}, "the full preset runs every row of Table 1"
+    assert set(full.pretrain.settings) == {*settings.NAMES, "mono"}, "the full preset runs every row of Table 1"
+    for name in settings.NAMES:  # load_config checks these too
+        spec = full.pretrain.settings[name]
+        assert (spec.config, spec.data) == (settings.get(name).config, settings.get(name).data), name
     assert str(full.out) == "results/demo-full"
     gpu = load_config(REPO / "configs/demo/default.yaml", ["pairs=[en-fr]"], presets=["full", "gpu"])
     assert gpu.pretrain.gpus == 1 and gpu.jobs == 1 and "model._name=xling_medium" in gpu.pretrain.overrides
@@ -109,6 +121,19 @@ def test_demo_presets_merge_over_the_default_and_an_unknown_one_is_named():
         load_config(REPO / "configs/demo/default.yaml", presets=["nope"])
     with pytest.raises(DemoError, match="pretrain.precision 'fp16'"):
         load_config(REPO / "configs/demo/default.yaml", ["pretrain.precision=fp16"])
+
+
+def test_a_demo_setting_named_like_a_table1_row_must_train_that_rows_config_and_data():
+    from fairseq_ext.demo.config import DemoError, load_config
+
+    demo = REPO / "configs/demo/default.yaml"
+    with pytest.raises(DemoError, match=r"pretrain.settings.sep_emb.data 'joint': Sep Emb trains on .*'union'"):
+        load_config(demo, presets=["full"], overrides=["pretrain.settings.sep_emb.data=joint"])
+    with pytest.raises(DemoError, match=r"pretrain.settings.wiki_cc.config 'sep_emb': .*'default'"):
+        load_config(demo, presets=["full"], overrides=["pretrain.settings.wiki_cc.config=sep_emb"])
+    # the control: a setting outside Table 1 may train any config on any data
+    cfg = load_config(demo, ["pretrain.settings.mine.config=sep_emb", "pretrain.settings.mine.data=joint"])
+    assert cfg.pretrain.settings["mine"].data == "joint"
 
 
 def test_demo_update_shares_set_each_settings_updates_and_a_share_outside_0_1_is_refused(tmp_path):

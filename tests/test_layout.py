@@ -9,15 +9,13 @@ import torch
 
 from helpers import USER_DIR, build_task_and_model
 
+from fairseq_ext import settings
 from fairseq_ext.export_hf.weights import XlingCheckpoint
 from fairseq_ext.models.layout import ParameterLayout
 
 SETTINGS = {
-    "default": [],
-    "sep_emb": ["--lang-specific-embeddings"],
-    "sep_l1_3": ["--lang-specific-layers", "3"],
-    "sep_emb_l1_6": ["--lang-specific-embeddings", "--lang-specific-layers", "6"],
-    "sep_l1_3_language_vectors": ["--lang-specific-layers", "3", "--language-embeddings"],
+    **{name: settings.get(name).model_flags() for name in ("default", "sep_emb", "sep_l1_3", "sep_emb_l1_6")},
+    "sep_l1_3_language_vectors": [*settings.get("sep_l1_3").model_flags(), "--language-embeddings"],
 }
 
 

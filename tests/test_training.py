@@ -2,6 +2,7 @@
 
 import pytest
 
+from fairseq_ext.settings import model_settings
 from helpers import SHARING_SETTINGS, tiny_train_args, train
 
 
@@ -63,10 +64,8 @@ print(json.dumps(out))
     )
     assert result.returncode == 0, result.stderr[-3000:]
     loaded = json.loads(result.stdout.strip().splitlines()[-1])
-    expected = {
-        "default": (False, 0), "sep_emb": (True, 0), "sep_l1_3": (False, 3),
-        "sep_l1_6": (False, 6), "sep_emb_l1_3": (True, 3), "sep_emb_l1_6": (True, 6),
-    }
+    expected = {s.name: s.model_options for s in model_settings()}  # (lang_specific_embeddings, _layers)
+    assert set(loaded) == set(expected), "every sharing setting was trained"
     for name, (emb, layers) in expected.items():
         model_class, langs, got_emb, got_layers, same = loaded[name]
         assert model_class == "XlingRobertaModel" and langs == ["en", "fr"]

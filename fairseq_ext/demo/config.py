@@ -9,6 +9,8 @@ from typing import Any, Dict, List, Sequence, Tuple
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from fairseq_ext.settings import check as check_setting
+
 
 class DemoError(RuntimeError):
     """Bad demo input; the message names the option or file."""
@@ -138,6 +140,9 @@ def load_config(path, overrides: Sequence[str] = (), presets: Sequence[str] = ()
     for name, spec in cfg.pretrain.settings.items():
         if not 0 < spec.update_share <= 1:
             raise DemoError(f"pretrain.settings.{name}.update_share {spec.update_share}: expected a share in (0, 1]")
+        mismatch = check_setting(name, spec.config, spec.data, "pretrain.settings")  # a Table 1 row as the paper ran it
+        if mismatch:
+            raise DemoError(mismatch)
     if cfg.pretrain.precision not in ("auto", "fp32", "bf16"):
         raise DemoError(f"pretrain.precision {cfg.pretrain.precision!r}: expected auto, fp32 or bf16")
     return cfg

@@ -18,6 +18,7 @@ import torch
 from fairseq.models import ARCH_CONFIG_REGISTRY, ARCH_MODEL_REGISTRY
 from transformers import XLMRobertaConfig
 
+from fairseq_ext import settings
 from fairseq_ext.models.layout import EMBEDDING_NORM, LANGUAGE_VECTORS, ParameterLayout
 from fairseq_ext.models.xling_roberta import XlingRobertaModel
 from fairseq_ext.tasks.xling_mlm import parse_langs
@@ -106,10 +107,10 @@ class XlingCheckpoint:
 
     def sharing_setting(self) -> str:
         """The row of the paper's Table 1, e.g. 'Sep Emb + L1-3'."""
-        separated = (["Emb"] if self.lang_specific_embeddings else []) + (
-            [f"L1-{self.lang_specific_layers}"] if self.lang_specific_layers else []
-        )
-        name = "Sep " + " + ".join(separated) if separated else "Default (all parameters shared)"
+        if self.lang_specific_embeddings or self.lang_specific_layers:
+            name = settings.sharing_name(self.lang_specific_embeddings, self.lang_specific_layers)
+        else:
+            name = f"{settings.get(settings.BASELINE).display} (all parameters shared)"
         return name + (", with language embeddings" if self.language_embeddings else "")
 
     def _tensor(self, key: str) -> torch.Tensor:

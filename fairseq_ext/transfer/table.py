@@ -14,22 +14,12 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from fairseq_ext import files
+from fairseq_ext import files, settings
 
-# Table 1's rows, in its order; other settings follow alphabetically, under their own name
-ROW_NAMES = {
-    "default": "Default",
-    "wiki_cc": "Wiki-CC",
-    "no_anchors": "No anchors",
-    "default_anchors": "Default anchors",
-    "extra_anchors": "Extra anchors",
-    "sep_emb": "Sep Emb",
-    "sep_l1_3": "Sep L1-3",
-    "sep_l1_6": "Sep L1-6",
-    "sep_emb_l1_3": "Sep Emb + L1-3",
-    "sep_emb_l1_6": "Sep Emb + L1-6",
-}
-COLUMN_ORDER = ("XNLI", "NER", "Parsing")
+# Table 1's rows, in its order (name -> the paper's name, from fairseq_ext.settings); other
+# settings follow alphabetically, under their own name
+ROW_NAMES = settings.display_names()
+COLUMN_ORDER = settings.TASKS  # ("XNLI", "NER", "Parsing")
 LANGUAGE_ORDER = ("fr", "ru", "zh")
 MAJORITY = "majority class"
 Scores = Dict[str, Dict[str, Dict[str, float]]]  # row -> column -> language -> score
