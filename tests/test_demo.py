@@ -19,6 +19,7 @@ import yaml
 from PIL import Image
 
 from fairseq_ext.demo.config import load_config as load_demo_config
+from fairseq_ext.settings import comparisons, get as get_setting
 from fairseq_ext.transfer.table import ROW_NAMES
 from helpers import REPO
 from registry_slice import SMALL
@@ -101,7 +102,7 @@ def test_every_model_of_the_demo_config_is_pretrained_with_its_setting(demo):
         assert done["num_updates"] == round(24 * setting.update_share)
         submission = json.loads((out / "en-fr" / "pretrain" / name / "submission.json").read_text())
         data = Path(submission["run"]["data"]).name
-        expected = {"default": "joint", "mono_en": "mono_en", "mono_fr": "mono_fr"}.get(name, "union")
+        expected = name if name.startswith("mono_") else get_setting(name).data
         assert data == expected
         assert submission["run"]["langs"] == ({"mono_en": ["en"], "mono_fr": ["fr"]}.get(name) or ["en", "fr"])
 
@@ -162,9 +163,7 @@ THRESHOLD = 3.0  # standard errors
 CKA_CLAIMS = [("bilingual", "fr", "monolingual", "fr", +1), ("monolingual", "fr", "random", "fr", +1),
               ("bilingual", "fr", "random", "fr", +1), ("monolingual", "fr", "same_model", "en2", -1),
               ("bilingual", "fr", "same_model", "en2", -1)]
-HURTS = [(s, "default") for s in ("wiki_cc", "no_anchors", "sep_emb", "sep_l1_3", "sep_l1_6", "sep_emb_l1_3",
-                                   "sep_emb_l1_6")] + [("sep_l1_6", "sep_l1_3"), ("sep_emb_l1_3", "sep_emb"),
-                                                       ("sep_emb_l1_6", "sep_emb_l1_3")]
+HURTS = comparisons()  # the paper's (worse, reference) pairs of Table 1 (tests/test_settings.py pins them)
 
 
 def binomial(percent, n):
