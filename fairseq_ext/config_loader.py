@@ -7,11 +7,11 @@ module only owns the reading, so a misspelt key or a wrong type reads the same e
 """
 
 from pathlib import Path
-from typing import Callable, Optional, Sequence, Type, TypeVar
+from typing import Any, Callable, Dict, Optional, Sequence, Type, TypeVar
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 T = TypeVar("T")
 
@@ -25,16 +25,20 @@ class ConfigError(ValueError):
         super().__init__(f"{source}: {message}" if source else message)
 
 
-def _error(error: OmegaConfBaseException, source: str) -> ConfigError:
+def _error(error: OmegaConfBaseException, source: str, prefix: str = "") -> ConfigError:
     # OmegaConf appends full_key/object_type lines; the first line is the reason
     reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-    key = getattr(error, "full_key", "") or ""
+    key = ".".join(k for k in (prefix, getattr(error, "full_key", "") or "") if k)
+    if isinstance(error, ConfigKeyError) and key:
+        return ConfigError(f"unknown option {key}", source, key)
     return ConfigError(f"{key}: {reason}" if key and key not in reason else reason, source, key)
 
 
-def merge(schema: type, paths: Sequence = (), overrides: Sequence[str] = (), what: str = "config") -> DictConfig:
-    """The schema's defaults, each of ``paths`` and each override, merged one at a time so
-    an error names the layer that caused it. Not yet converted or checked."""
+def merge(schema: type, paths: Sequence = (), overrides: Sequence[str] = (), what: str = "config",
+          changes: Optional[Dict[str, Any]] = None) -> DictConfig:
+    """The schema's defaults, each of ``paths``, a caller's ``changes`` (a nested dict) and
+    each override, merged one at a time so an error names the layer that caused it. Not
+    yet converted or checked."""
     merged = OmegaConf.structured(schema)
     layers = []
     for path in paths:
@@ -45,6 +49,8 @@ def merge(schema: type, paths: Sequence = (), overrides: Sequence[str] = (), wha
             layers.append((str(path), OmegaConf.load(path)))
         except (yaml.YAMLError, OmegaConfBaseException) as error:
             raise ConfigError(f"not valid YAML: {str(error).splitlines()[0]}", path) from None
+    if changes:
+        layers.append(("changes " + ", ".join(changes), OmegaConf.create(changes)))
     for override in overrides:
         if "=" not in override:
             raise ConfigError("expected key=value", f"override {override!r}")
@@ -73,7 +79,18 @@ def to_object(merged: DictConfig, sources: str = "", check: Optional[Callable] =
 
 
 def load(schema: Type[T], paths: Sequence = (), overrides: Sequence[str] = (), what: str = "config",
-         check: Optional[Callable[[T], None]] = None) -> T:
-    """``schema`` read from ``paths`` then ``overrides``, converted and checked."""
+         check: Optional[Callable[[T], None]] = None, changes: Optional[Dict[str, Any]] = None) -> T:
+    """``schema`` read from ``paths``, ``changes`` then ``overrides``, converted and checked."""
     sources = " + ".join([str(p) for p in paths] + [f"override {o!r}" for o in overrides])
-    return to_object(merge(schema, paths, overrides, what), sources, check)
+    return to_object(merge(schema, paths, overrides, what, changes), sources, check)
+
+
+def convert(schema: Type[T], value: Any, source: str = "", prefix: str = "") -> T:
+    """One nested mapping as ``schema`` (OmegaConf 2.3 leaves dataclasses inside a dict of
+    dicts as plain dicts); errors name the key below ``prefix``."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{prefix}: expected a mapping, got {value!r}", source, prefix)
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.create(value)))
+    except OmegaConfBaseException as error:
+        raise _error(error, source, prefix) from None

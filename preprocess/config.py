@@ -1,20 +1,21 @@
-"""The corpus pipeline's configuration: dataclasses with help text, read from a YAML file.
+"""The corpus pipeline's configuration: dataclasses with help text, read from a YAML file
+by the one config loader (``fairseq_ext.config_loader``).
 
-``python -m preprocess.run configs/data/X.yaml`` reads one :class:`PipelineConfig`.
-Unknown keys and wrongly typed values are refused with the option's dotted name and the
-file, so a typo never silently falls back to a default.
+``python -m preprocess.run configs/data/X.yaml [key=value ...]`` reads one
+:class:`PipelineConfig`. Unknown keys and wrongly typed values are refused with the
+option's dotted name and the file, so a typo never silently falls back to a default.
 """
 
-import dataclasses
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional, Sequence
 
-import yaml
+from fairseq_ext import config_loader
+from fairseq_ext.config_loader import ConfigError
 
 SOURCES = ("wikipedia", "ccnet", "text", "bible", "libreoffice")
 ALIGNED_SOURCES = ("bible", "libreoffice")  # translations of the same units in every language
+DEFAULT_DICTIONARIES = {"fr": ["freedict-eng-fra", "freedict-fra-eng"], "ru": ["mueller7"], "zh": ["cedict"]}
 OUTPUTS = ("joint", "union", "no_anchors", "extra_anchors", "domain_mismatch", "mono")
 
 
@@ -183,13 +184,12 @@ class PipelineConfig:
     corpora: Dict[str, Dict[str, SourceConfig]] = field(
         default_factory=dict, metadata={"help": "corpus name -> language -> source"}
     )
-    dictionaries: Dict[str, List[str]] = field(
-        default_factory=lambda: {
-            "fr": ["freedict-eng-fra", "freedict-fra-eng"],
-            "ru": ["mueller7"],
-            "zh": ["cedict"],
-        },
-        metadata={"help": "language -> bilingual dictionaries with English (freedict-eng-fra, freedict-fra-eng, mueller7, cedict)"},
+    # None: DEFAULT_DICTIONARIES. Not a default mapping, which a file's mapping would be
+    # merged into: a file's {} (no dictionaries) or {fr: [...]} replaces it whole
+    dictionaries: Optional[Dict[str, List[str]]] = field(
+        default=None,
+        metadata={"help": "language -> bilingual dictionaries with English (freedict-eng-fra, freedict-fra-eng, "
+                          "mueller7, cedict); default: DEFAULT_DICTIONARIES"},
     )
     outputs: List[str] = field(
         default_factory=lambda: list(OUTPUTS), metadata={"help": f"data folders to build: {', '.join(OUTPUTS)}"}
@@ -211,7 +211,7 @@ class PipelineConfig:
 
     def validate(self, where: str) -> None:
         def fail(msg):
-            raise ValueError(f"{where}: {msg}")
+            raise ConfigError(msg, where)
 
         if not self.langs or len(set(self.langs)) != len(self.langs):
             fail("'langs' must list distinct languages, e.g. [en, fr]")
@@ -254,57 +254,18 @@ class PipelineConfig:
                 )
 
 
-def _convert(value, tp, where: str):
-    """``value`` read from YAML as type ``tp``, recursing into dataclasses, lists and dicts."""
-    origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise ValueError(f"{where}: expected a mapping, got {value!r}")
-        hints = typing.get_type_hints(tp)
-        known = {f.name for f in dataclasses.fields(tp)}
-        unknown = sorted(set(value) - known)
-        if unknown:
-            names = ", ".join(f"{where}.{k}".lstrip(".") for k in unknown)
-            raise ValueError(f"unknown option {names} (known here: {', '.join(sorted(known))})")
-        return tp(**{k: _convert(v, hints[k], f"{where}.{k}".lstrip(".")) for k, v in value.items()})
-    if origin is list:
-        if not isinstance(value, list):
-            raise ValueError(f"{where}: expected a list, got {value!r}")
-        (item,) = typing.get_args(tp)
-        return [_convert(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ValueError(f"{where}: expected a mapping, got {value!r}")
-        _, item = typing.get_args(tp)
-        return {str(k): _convert(v, item, f"{where}.{k}") for k, v in value.items()}
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if tp is str and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)  # e.g. a bible translation code written as 4
-    if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
-        raise ValueError(f"{where}: expected {tp.__name__}, got {value!r}")
-    return value
-
-
-def _merge(base: dict, overrides: dict) -> dict:
-    merged = dict(base)
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            value = _merge(merged[key], value)
-        merged[key] = value
-    return merged
-
-
-def load_config(path, overrides: Dict[str, object] = None) -> PipelineConfig:
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"corpus config {path} does not exist")
-    raw = _merge(yaml.safe_load(path.read_text(encoding="utf-8")) or {}, overrides or {})
-    try:
-        cfg = _convert(raw, PipelineConfig, "")
-    except ValueError as e:
-        raise ValueError(f"{path}: {e}") from None
+def load_config(path, changes: Dict[str, object] = None, overrides: Sequence[str] = ()) -> PipelineConfig:
+    """The corpus config of ``path``, then a caller's ``changes`` (a nested dict, e.g. the
+    demo's) and ``key=value`` overrides; checked. Errors are ConfigErrors naming the file."""
+    cfg = config_loader.load(PipelineConfig, [path], overrides, "corpus config", changes=changes)
+    if cfg.dictionaries is None:
+        cfg.dictionaries = {lang: list(names) for lang, names in DEFAULT_DICTIONARIES.items()}
+    cfg.corpora = {
+        corpus: {lang: config_loader.convert(SourceConfig, source, str(path), f"corpora.{corpus}.{lang}")
+                 for lang, source in (by_lang or {}).items()}
+        for corpus, by_lang in cfg.corpora.items()
+    }
     if not cfg.name:
-        cfg.name = path.stem
+        cfg.name = Path(path).stem
     cfg.validate(str(path))
     return cfg

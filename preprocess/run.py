@@ -1,4 +1,4 @@
-"""One command per corpus config: ``python -m preprocess.run configs/data/X.yaml``.
+"""One command per corpus config: ``python -m preprocess.run configs/data/X.yaml [key=value ...]``.
 
 Stages, in order (each skipped when its manifest matches its inputs and parameters):
 
@@ -317,6 +317,7 @@ def run(cfg: PipelineConfig, force: bool = False) -> Dict[str, dict]:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("config", help="corpus config (YAML), e.g. configs/data/registry_en_fr.yaml")
+    parser.add_argument("overrides", nargs="*", help="key=value changes of the config, e.g. eval.parallel_test=2000")
     parser.add_argument("--scale", type=float, help="override the config's scale (line budgets)")
     parser.add_argument("--workers", type=int, help="processes for cleaning, sentencepiece and binarization (0 = all cores)")
     parser.add_argument("--work-dir", help="override the output folder")
@@ -328,7 +329,7 @@ def main(argv=None) -> None:
         overrides.update(clean={"workers": args.workers}, binarize={"workers": args.workers},
                          vocab={"threads": args.workers})
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
-    cfg = load_config(args.config, overrides)
+    cfg = load_config(args.config, overrides, args.overrides)
     if args.list:
         for stage in build_stages(cfg):
             print(stage.name)

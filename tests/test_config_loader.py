@@ -79,3 +79,22 @@ def test_transfer_and_analysis_read_through_it(tmp_path):
     with pytest.raises(ConfigError, match=r"override 'retrieval\.max_tests=5'.*max_tests"):
         load_analysis(analysis, ["retrieval.max_tests=5"])
     assert issubclass(ConfigError, ValueError), "callers that caught ValueError still catch it"
+
+
+def test_the_corpus_config_reads_through_it(tmp_path):
+    from preprocess.config import DEFAULT_DICTIONARIES
+    from preprocess.config import load_config as load_corpus
+
+    registry = REPO / "configs/data/registry_en_fr.yaml"
+    cfg = load_corpus(registry, {"work_dir": str(tmp_path)}, ["eval.parallel_test=5"])
+    assert cfg.eval.parallel_test == 5 and cfg.work == tmp_path and cfg.dictionaries == DEFAULT_DICTIONARIES
+    assert cfg.corpora["bible"]["fr"].source == "bible", "sources are SourceConfigs, not plain mappings"
+    with pytest.raises(ConfigError, match=r"override 'eval\.paralel_test=5': unknown option eval\.paralel_test"):
+        load_corpus(registry, overrides=["eval.paralel_test=5"])
+    text = registry.read_text() + "\ndictionaries: {}\n"
+    none = write(tmp_path, "none.yaml", text)
+    with pytest.raises(ConfigError, match=r"none\.yaml: outputs: extra_anchors needs a bilingual dictionary"):
+        load_corpus(none)  # {} replaced the default dictionaries whole, so none is left for fr
+    typo = write(tmp_path, "typo.yaml", text.replace("source: bible", "sorce: bible", 1))
+    with pytest.raises(ConfigError, match=r"typo\.yaml: unknown option corpora\.bible\.\w+\.sorce"):
+        load_corpus(typo)
