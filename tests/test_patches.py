@@ -124,13 +124,3 @@ def test_the_status_command_imports_nothing_that_submits_or_trains():
     for heavy in ("submitit", "slurm.submit", "slurm.pretrain", "slurm.cluster",
                   "fairseq_ext.interrupts", "fairseq_ext.checkpoints", "fairseq_ext.mixed_precision"):
         assert heavy not in modules, heavy
-
-
-@pytest.mark.xfail(reason="slurm/config.py imports fairseq_ext.settings and slurm/runs.py fairseq_ext.files: "
-                          "their package, the plugin, imports fairseq to register itself", strict=False)
-@pytest.mark.parametrize("status_args", [["--help"], ["GRID"]], ids=["help", "status"])
-def test_the_status_command_imports_no_fairseq(status_args, tmp_path):
-    grid = tmp_path / "grid.yaml"
-    grid.write_text(f"name: g\nout_dir: {tmp_path / 'out'}\nresources:\n  cluster: local\n")
-    modules = run_python(STATUS_IMPORTS, *[str(grid) if a == "GRID" else a for a in status_args])
-    assert [m for m in modules if m.split(".")[0] in ("fairseq", "torch")] == []
