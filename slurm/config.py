@@ -8,19 +8,19 @@ key or a wrong type is refused with the file and the key's name.
 import dataclasses
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from omegaconf import MISSING, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf import MISSING
 
+from fairseq_ext import config_loader
+from fairseq_ext.config_loader import ConfigError
 from fairseq_ext.settings import check as check_setting
 
 CLUSTERS = ("auto", "slurm", "local")
 PRECISIONS = ("fp32", "fp16", "bf16", "auto")  # auto: bf16 where the node computes it natively
 
 
-class LaunchError(ValueError):
+class LaunchError(ConfigError):
     """Bad input found before anything is submitted; the message names the option or file."""
 
 
@@ -98,15 +98,7 @@ class GridConfig:
 
 def load_grid(path, overrides: Sequence[str] = ()) -> GridConfig:
     """The grid file at ``path`` with ``key=value`` changes, checked against ``GridConfig``."""
-    path = Path(path)
-    if not path.is_file():
-        raise LaunchError(f"grid file {path} does not exist")
-    try:
-        layers = [OmegaConf.structured(GridConfig), OmegaConf.load(path), OmegaConf.from_dotlist(list(overrides))]
-        merged = OmegaConf.merge(*layers)
-        grid = OmegaConf.to_object(merged)
-    except OmegaConfBaseException as error:
-        raise LaunchError(f"grid file {path}: {error}") from None
+    grid = config_loader.load(GridConfig, [path], overrides, "grid")
     check_table1_settings(grid, str(path))
     return grid
 

@@ -19,7 +19,8 @@ import sys
 from pathlib import Path
 from typing import List, Sequence
 
-from slurm.config import PRECISIONS, LaunchError, Resources, add_resource_options, load_grid, resources_from_options
+from fairseq_ext.config_loader import ConfigError
+from slurm.config import PRECISIONS, Resources, add_resource_options, load_grid, resources_from_options
 
 
 def launch(runs: List, res: Resources, job_name: str, array_dir: Path, dry_run=False, wait=False, job=None):
@@ -143,7 +144,7 @@ def main(argv=None) -> int:
     if args.command == "status":  # reads files and the queue only: nothing to stop or resume
         try:
             status_command(args)
-        except LaunchError as error:
+        except ConfigError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
         return 0
@@ -153,7 +154,7 @@ def main(argv=None) -> int:
     try:
         with stop_on_signals():
             handlers[args.command](args)
-    except LaunchError as error:
+    except ConfigError as error:  # LaunchError is one: bad input found before submitting
         print(f"error: {error}", file=sys.stderr)
         return 2
     except Interrupted as stop:

@@ -13,7 +13,8 @@ import yaml
 
 from helpers import REPO, make_data
 from slurm.cluster import queue_states, wait_until_ended
-from slurm.config import LaunchError, Resources, load_grid
+from fairseq_ext.config_loader import ConfigError
+from slurm.config import Resources, load_grid
 from slurm.grid import expand_grid
 from slurm.launch import launch, main
 from slurm.pretrain import Placement, checkpoint_updates, compose_config, precision_overrides
@@ -275,8 +276,11 @@ def test_shipped_grids_expand_to_the_paper_grid(scale):
 def test_a_misspelt_grid_key_is_named(tmp_path):
     grid_file = tmp_path / "grid.yaml"
     grid_file.write_text("name: g\nconfig_dir: configs/tiny\nout_dir: x\nsetings: {}\n")
-    with pytest.raises(LaunchError, match=f"grid file {grid_file}: .*setings"):
+    with pytest.raises(ConfigError, match=f"{grid_file}: unknown option setings") as error:
         load_grid(grid_file)
+    assert error.value.key == "setings"
+    with pytest.raises(ConfigError, match=r"override 'resources\.nodes=two': resources\.nodes"):
+        load_grid(REPO / "configs/grid/tiny.yaml", ["resources.nodes=two"])
 
 
 @pytest.mark.parametrize("gpus_seen", [1, 8])

@@ -1,18 +1,20 @@
 """The demo's configuration (``configs/demo/default.yaml``): dataclasses with help text,
-read with OmegaConf so a misspelt key is an error naming it."""
+read by the one config loader (``fairseq_ext.config_loader``) so a misspelt key is an
+error naming it and its file."""
 
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple
 
-from omegaconf import MISSING, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf import MISSING
 
+from fairseq_ext import config_loader
+from fairseq_ext.config_loader import ConfigError
 from fairseq_ext.settings import check as check_setting
 
 
-class DemoError(RuntimeError):
+class DemoError(ConfigError):
     """Bad demo input; the message names the option or file."""
 
 
@@ -112,21 +114,13 @@ def preset_path(config: Path, preset: str) -> Path:
 def load_config(path, overrides: Sequence[str] = (), presets: Sequence[str] = ()) -> DemoConfig:
     """``path``, then each preset over it in turn, then the ``key=value`` overrides."""
     path = Path(path)
-    if not path.is_file():
-        raise DemoError(f"demo config {path} does not exist")
     layers = [path]
     for preset in presets:
         layers.append(preset_path(path, preset))
         if not layers[-1].is_file():
             known = sorted(p.stem for p in path.parent.glob("*.yaml") if p != path)
             raise DemoError(f"preset {preset!r}: there is no {layers[-1]} (presets: {', '.join(known)})")
-    try:
-        merged = OmegaConf.merge(
-            OmegaConf.structured(DemoConfig), *map(OmegaConf.load, layers), OmegaConf.from_dotlist(list(overrides))
-        )
-        cfg = OmegaConf.to_object(merged)
-    except OmegaConfBaseException as error:
-        raise DemoError(f"demo config {' + '.join(map(str, layers))}: {error}") from None
+    cfg = config_loader.load(DemoConfig, layers, overrides, "demo config")
     for pair in cfg.pairs:
         langs = pair.split("-")
         if len(langs) != 2 or langs[0] != "en" or not langs[1] or langs[1] == "en":

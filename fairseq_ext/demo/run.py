@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from fairseq_ext import files
-from fairseq_ext.demo.config import ALL_PAIRS, DemoConfig, DemoError, load_config
+from fairseq_ext.config_loader import ConfigError
+from fairseq_ext.demo.config import ALL_PAIRS, DemoConfig, load_config
 from fairseq_ext.interrupts import Interrupted, stop_on_signals
 
 logger = logging.getLogger("fairseq_ext.demo")
@@ -140,7 +141,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             overrides.append(f"{key}={getattr(args, key)}")
     try:
         cfg = load_config(args.config, overrides, [p for p in args.preset.split(",") if p])
-    except DemoError as error:
+    except ConfigError as error:  # the demo's own checks raise DemoError, one of these
         parser.error(str(error))
 
     # one core per process: torch's default (every core in each process) oversubscribes
