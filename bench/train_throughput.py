@@ -143,6 +143,9 @@ def build_trainer(argv):
     args.tpu = False
     cfg = convert_namespace_to_omegaconf(args)
     utils.import_user_module(cfg.common)
+    from fairseq_ext import patches
+
+    patches.apply()  # stock masked_lm too: its trainer gets the same fixes the figures were taken with
     np.random.seed(1)
     utils.set_torch_seed(1)
     task = tasks.setup_task(cfg.task)
