@@ -8,13 +8,13 @@ and writes ``PREFIX.csv`` and ``PREFIX.md``.
 
 import csv
 import io
-import json
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
 from fairseq_ext import files, settings
+from fairseq_ext.transfer.grid import SUMMARY, read_summaries
 
 # Table 1's rows, in its order (name -> the paper's name, from fairseq_ext.settings); other
 # settings follow alphabetically, under their own name
@@ -30,8 +30,8 @@ def gather(root) -> Scores:
     'majority class' row."""
     scores: Scores = {}
     origin: Dict[Tuple[str, str, str], Path] = {}
-    for path in sorted(Path(root).rglob("summary.json")):
-        summary = json.loads(path.read_text(encoding="utf-8"))
+    for grid_dir, summary in read_summaries(root):
+        path = grid_dir / SUMMARY
         rows = [(summary["setting"], summary["test"])]
         if "majority_baseline" in summary:
             baseline = summary["majority_baseline"]
