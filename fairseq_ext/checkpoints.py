@@ -7,7 +7,7 @@ an epoch's or an update's file). A kill during that copy leaves a truncated
 ``checkpoint_last.pt``, and every rerun of the command fails on it. :func:`install`
 changes three things in ``fairseq.checkpoint_utils``:
 
-- the first file is written by :func:`fairseq_ext.files.save_torch`: temporary name, then
+- the first file is written by :func:`xling.files.save_torch`: temporary name, then
   rename; a failed write (a full disk) removes the temporary file and names the path;
 - the other names are copied the same way, so at every moment each name holds a complete
   checkpoint. Copies rather than hard links: a file damaged in place later (a partial
@@ -25,7 +25,7 @@ from typing import Optional
 
 import torch
 
-from fairseq_ext import files
+from xling import files
 
 logger = logging.getLogger(__name__)
 

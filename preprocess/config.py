@@ -1,5 +1,5 @@
 """The corpus pipeline's configuration: dataclasses with help text, read from a YAML file
-by the one config loader (``fairseq_ext.config_loader``).
+by the one config loader (``xling.config_loader``).
 
 ``python -m preprocess.run configs/data/X.yaml [key=value ...]`` reads one
 :class:`PipelineConfig`. Unknown keys and wrongly typed values are refused with the
@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from fairseq_ext import config_loader
-from fairseq_ext.config_loader import ConfigError
+from xling import config_loader
+from xling.config_loader import ConfigError
 
 SOURCES = ("wikipedia", "ccnet", "text", "bible", "libreoffice")
 ALIGNED_SOURCES = ("bible", "libreoffice")  # translations of the same units in every language

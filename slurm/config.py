@@ -12,9 +12,9 @@ from typing import Dict, List, Optional, Sequence
 
 from omegaconf import MISSING
 
-from fairseq_ext import config_loader
-from fairseq_ext.config_loader import ConfigError
-from fairseq_ext.settings import check as check_setting
+from xling import config_loader
+from xling.config_loader import ConfigError
+from xling.settings import check as check_setting
 
 CLUSTERS = ("auto", "slurm", "local")
 PRECISIONS = ("fp32", "fp16", "bf16", "auto")  # auto: bf16 where the node computes it natively
@@ -104,7 +104,7 @@ def load_grid(path, overrides: Sequence[str] = ()) -> GridConfig:
 
 
 def check_table1_settings(grid: GridConfig, where: str) -> None:
-    """A setting named like a row of Table 1 (``fairseq_ext.settings``) trains that row's
+    """A setting named like a row of Table 1 (``xling.settings``) trains that row's
     config, and on its data folder wherever a folder is named like a pipeline output (a
     grid may point a setting at a folder of any other name)."""
     for name, setting in grid.settings.items():

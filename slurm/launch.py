@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import List, Sequence
 
-from fairseq_ext.config_loader import ConfigError
+from xling.config_loader import ConfigError
 from slurm.config import PRECISIONS, Resources, add_resource_options, load_grid, resources_from_options
 
 
@@ -148,7 +148,7 @@ def main(argv=None) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 2
         return 0
-    from fairseq_ext.interrupts import Interrupted, stop_on_signals
+    from xling.interrupts import Interrupted, stop_on_signals
 
     handlers = {"pretrain": pretrain_command, "grid": grid_command}
     try:

@@ -10,7 +10,7 @@ resubmits this callable unchanged, and requeues the job. The rerun resumes from
 loads: see ``fairseq_ext.checkpoints``), so a run loses at most the updates since its last
 save (``checkpoint.save_interval_updates``).
 
-Task 0 holds the run folder's lock (``fairseq_ext.run_lock``) while it trains, and every
+Task 0 holds the run folder's lock (``xling.run_lock``) while it trains, and every
 task checks it before the tasks meet, so a job refuses to start on a folder that another
 live job writes.
 """
@@ -25,7 +25,7 @@ from typing import List, Sequence, Tuple
 
 import submitit
 
-from fairseq_ext import run_lock
+from xling import run_lock
 from fairseq_ext.checkpoints import resume_point
 from slurm.runs import CHECKPOINTS, DONE, TENSORBOARD, TRAIN_LOG, PretrainRun, write_json
 

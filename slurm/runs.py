@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from fairseq_ext.files import write_json  # noqa: F401 (run records are written atomically)
+from xling.files import write_json  # noqa: F401 (run records are written atomically)
 from slurm.cluster import ACTIVE_STATES
 
 SUBMISSION = "submission.json"

@@ -2,7 +2,7 @@
 
 Everything that can be checked is checked before the first submission, so a bad grid
 submits nothing. A run that is finished, or whose job SLURM still holds, is skipped; a
-run whose folder another live process writes (its lock, ``fairseq_ext.run_lock``) is
+run whose folder another live process writes (its lock, ``xling.run_lock``) is
 refused. Interrupting a local run stops its job.
 """
 
@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import List, Sequence
 
-from fairseq_ext import run_lock
+from xling import run_lock
 from slurm.cluster import make_executor, release, stop_local_jobs
 from slurm.config import PRECISIONS, LaunchError, Resources
 from slurm.pretrain import LAUNCHER_KEYS, PretrainJob, compose_config, config_precision

@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from fairseq_ext.settings import model_settings
+from xling.settings import model_settings
 from fairseq_ext.synthetic import language_words, make_data, write_text  # noqa: F401 (re-exported)
 
 REPO = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ the last kill runs to the end.
 
 Two kills in three come from inside the save path, where a timed kill rarely lands: the
 attempt counts the events of writing checkpoint files (each ``write`` through
-fairseq_ext.files' ``open``, each ``os.replace`` or ``os.rename``, each
+xling.files' ``open``, each ``os.replace`` or ``os.rename``, each
 ``shutil.copyfile``) and SIGKILLs itself at a chosen one: half-way through the write or
 the copy, or just before or after the rename. The others come from this process at a
 random moment (start-up and resuming included). This process computes nothing with torch
@@ -35,7 +35,7 @@ import torch  # noqa: E402
 from fairseq_cli import train as train_cli  # noqa: E402
 
 import fairseq_ext  # noqa: E402,F401 (its checkpoint hooks are what is tested)
-from fairseq_ext import files  # noqa: E402
+from xling import files  # noqa: E402
 from helpers import tiny_train_args  # noqa: E402
 
 MAX_UPDATE, SAVE_EVERY = 24, 1
@@ -109,7 +109,7 @@ def install(faults: Faults) -> None:
             faults.die()
         return real_copyfile(src, dst, **kwargs)
 
-    files.open = faulty_open  # shadows the builtin in fairseq_ext.files only
+    files.open = faulty_open  # shadows the builtin in xling.files only
     os.replace, os.rename = faulty(real_replace), faulty(real_rename)
     shutil.copyfile = faulty_copyfile
 

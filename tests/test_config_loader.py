@@ -1,4 +1,4 @@
-"""The one config loader (fairseq_ext.config_loader): every command's config reads the same
+"""The one config loader (xling.config_loader): every command's config reads the same
 way, and every mistake is a ConfigError naming the file or override and the key."""
 
 from dataclasses import dataclass, field
@@ -7,7 +7,7 @@ import pytest
 from omegaconf import MISSING
 
 from fairseq_ext.analysis.config import load_config as load_analysis
-from fairseq_ext.config_loader import ConfigError, load, merge, to_object
+from xling.config_loader import ConfigError, load, merge, to_object
 from fairseq_ext.transfer.config import load_config as load_transfer
 from helpers import REPO
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from fairseq_ext import settings
+from xling import settings
 from helpers import REPO, USER_DIR, tiny_train_args
 
 BIN = Path(sys.executable).parent
@@ -43,7 +43,7 @@ def test_every_row_has_a_config_at_both_scales():
 @pytest.mark.parametrize("name", settings.NAMES)
 def test_each_settings_config_sets_the_registrys_model_options(scale, name):
     """configs/<scale>/<config>.yaml of every Table 1 row, as written (no training): a config
-    that drifts from fairseq_ext.settings is caught here."""
+    that drifts from xling.settings is caught here."""
     setting = settings.get(name)
     model = yaml.safe_load((REPO / "configs" / scale / f"{setting.config}.yaml").read_text(encoding="utf-8"))["model"]
     assert (model["lang_specific_embeddings"], model["lang_specific_layers"]) == setting.model_options, name

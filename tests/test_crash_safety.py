@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import sentencepiece as spm
 
-from fairseq_ext import run_lock
+from xling import run_lock
 from fairseq_ext.checkpoints import resume_point, stored_updates
 from helpers import REPO, tiny_train_args, train
 from preprocess.binarize import DataFolder, build_data_folder
@@ -154,7 +154,7 @@ def test_a_full_disk_during_binarization_keeps_the_previous_data_folder(tmp_path
 
 def hold_lock(folder: Path) -> subprocess.Popen:
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from fairseq_ext import run_lock; "
+        [sys.executable, "-c", "import sys, time; from xling import run_lock; "
          f"lock = run_lock.acquire({str(folder)!r}, 'job7'); print('held', flush=True); time.sleep(600)"],
         stdout=subprocess.PIPE, text=True, cwd=REPO,
     )

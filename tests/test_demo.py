@@ -19,7 +19,7 @@ import yaml
 from PIL import Image
 
 from fairseq_ext.demo.config import load_config as load_demo_config
-from fairseq_ext.settings import comparisons, get as get_setting
+from xling.settings import comparisons, get as get_setting
 from fairseq_ext.transfer.table import ROW_NAMES
 from helpers import REPO
 from registry_slice import SMALL

@@ -9,7 +9,7 @@ import torch
 
 from helpers import USER_DIR, build_task_and_model
 
-from fairseq_ext import settings
+from xling import settings
 from fairseq_ext.export_hf.weights import XlingCheckpoint
 from fairseq_ext.models.layout import ParameterLayout
 

@@ -122,5 +122,16 @@ def test_the_status_command_imports_nothing_that_submits_or_trains():
     modules = set(run_python(STATUS_IMPORTS, "--help"))
     assert "slurm.launch" in modules
     for heavy in ("submitit", "slurm.submit", "slurm.pretrain", "slurm.cluster",
-                  "fairseq_ext.interrupts", "fairseq_ext.checkpoints", "fairseq_ext.mixed_precision"):
+                  "xling.interrupts", "fairseq_ext.checkpoints", "fairseq_ext.mixed_precision"):
         assert heavy not in modules, heavy
+
+
+@pytest.mark.parametrize("status_args", [["--help"], ["GRID"]], ids=["help", "status"])
+def test_the_status_command_imports_no_fairseq_and_no_torch(status_args, tmp_path):
+    """It reads run folders and the queue: the fairseq-free core (``xling``) is all it needs."""
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(f"name: g\nout_dir: {tmp_path / 'out'}\nresources:\n  cluster: local\n")
+    modules = run_python(STATUS_IMPORTS, *[str(grid) if a == "GRID" else a for a in status_args])
+    assert "xling.config_loader" in modules
+    assert [m for m in modules if m.split(".")[0] in ("fairseq", "torch", "fairseq_ext")] == []
+

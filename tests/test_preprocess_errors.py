@@ -177,7 +177,7 @@ def test_pool_workers_end_on_terminate_under_the_demos_signal_handlers():
     terminate() while it waited for a task, and the pool's exit hung."""
     import multiprocessing
 
-    from fairseq_ext.interrupts import stop_on_signals
+    from xling.interrupts import stop_on_signals
     from preprocess.parallel import pool
 
     with stop_on_signals():

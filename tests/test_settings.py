@@ -1,4 +1,4 @@
-"""The registry of Table 1's settings (fairseq_ext.settings): its contents agree with the
+"""The registry of Table 1's settings (xling.settings): its contents agree with the
 paper's naming, its numbers with their own Δ, its configs with configs/ and the grids;
 the demo and grid checks refuse a row trained otherwise; it imports neither torch nor fairseq."""
 
@@ -8,7 +8,7 @@ import sys
 import pytest
 import yaml
 
-from fairseq_ext import settings
+from xling import settings
 from helpers import REPO
 
 

@@ -13,7 +13,7 @@ import yaml
 
 from helpers import REPO, make_data
 from slurm.cluster import queue_states, wait_until_ended
-from fairseq_ext.config_loader import ConfigError
+from xling.config_loader import ConfigError
 from slurm.config import Resources, load_grid
 from slurm.grid import expand_grid
 from slurm.launch import launch, main

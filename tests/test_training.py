@@ -2,7 +2,7 @@
 
 import pytest
 
-from fairseq_ext.settings import model_settings
+from xling.settings import model_settings
 from helpers import SHARING_SETTINGS, tiny_train_args, train
 
 

@@ -39,7 +39,7 @@ from fairseq_ext.analysis.word_alignment import (
     word_retrieval_by_layer,
 )
 from fairseq_ext.analysis.words import chunks, word_of
-from fairseq_ext import files
+from xling import files
 from fairseq_ext.transfer.finetune import resolve_device
 from fairseq_ext.transfer.model import Pretrained
 

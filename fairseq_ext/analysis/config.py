@@ -14,8 +14,8 @@ from typing import Dict, List, Optional, Sequence
 
 from omegaconf import MISSING
 
-from fairseq_ext import config_loader
-from fairseq_ext.config_loader import ConfigError
+from xling import config_loader
+from xling.config_loader import ConfigError
 
 ANALYSES = ("bli", "retrieval", "cka", "word_maps")
 

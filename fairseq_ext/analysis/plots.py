@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from fairseq_ext.files import write_atomically  # noqa: E402
+from xling.files import write_atomically  # noqa: E402
 
 
 def _save(fig, path) -> Path:

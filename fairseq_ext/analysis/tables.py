@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Dict, List, Sequence
 
-from fairseq_ext import files
+from xling import files
 
 
 def _columns(rows: Sequence[Dict]) -> List[str]:

@@ -9,7 +9,7 @@ from typing import Dict, List
 
 from omegaconf import OmegaConf
 
-from fairseq_ext import files
+from xling import files
 from fairseq_ext.analysis.cli import Runner
 from fairseq_ext.analysis.config import load_config
 from fairseq_ext.demo.config import DemoConfig

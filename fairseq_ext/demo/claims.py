@@ -28,7 +28,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from fairseq_ext import files, settings
+from xling import files, settings
 from fairseq_ext.analysis import bli, retrieval, word_alignment
 from fairseq_ext.demo.paper import TABLE1
 from fairseq_ext.demo.results import AnalysisResults, TransferResults, ordered_settings
@@ -140,7 +140,7 @@ def uncontrolled(*, value: float, **fields) -> Claim:
 # ------------------------------------------------------------------ transfer
 
 # (setting, reference): the paper's "setting transfers worse than reference" (Table 1; each
-# setting's compared_with in fairseq_ext.settings)
+# setting's compared_with in xling.settings)
 HURTS = tuple(settings.comparisons())
 HURTS_TEXT = {
     ("wiki_cc", "default"): "A domain mismatch lowers transfer: Wiki-CC transfers worse than Default",

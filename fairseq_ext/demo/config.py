@@ -1,5 +1,5 @@
 """The demo's configuration (``configs/demo/default.yaml``): dataclasses with help text,
-read by the one config loader (``fairseq_ext.config_loader``) so a misspelt key is an
+read by the one config loader (``xling.config_loader``) so a misspelt key is an
 error naming it and its file."""
 
 import os
@@ -9,9 +9,9 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 from omegaconf import MISSING
 
-from fairseq_ext import config_loader
-from fairseq_ext.config_loader import ConfigError
-from fairseq_ext.settings import check as check_setting
+from xling import config_loader
+from xling.config_loader import ConfigError
+from xling.settings import check as check_setting
 
 
 class DemoError(ConfigError):

@@ -2,9 +2,9 @@
 transfer from English, XNLI accuracy, NER F1 and parsing LAS, per target language, and
 each task's Δ (the 3-language average minus Default's). Rows use the paper's names.
 
-The numbers live with their settings in ``fairseq_ext.settings``; this is their table."""
+The numbers live with their settings in ``xling.settings``; this is their table."""
 
-from fairseq_ext.settings import LANGS, TASKS, paper_table
+from xling.settings import LANGS, TASKS, paper_table
 
 __all__ = ["LANGS", "TABLE1", "TASKS"]
 

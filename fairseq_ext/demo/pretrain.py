@@ -11,7 +11,7 @@ from typing import Dict, List
 
 from tqdm import tqdm
 
-from fairseq_ext import run_lock
+from xling import run_lock
 from fairseq_ext.demo.config import DemoConfig
 from slurm.cluster import make_executor, stop_local_jobs
 from slurm.config import Resources

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from fairseq_ext import files
+from xling import files
 from fairseq_ext.analysis import bli, retrieval, word_alignment
 from fairseq_ext.demo.claims import (
     BLI_METHODS,

@@ -18,10 +18,10 @@ import traceback
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from fairseq_ext import files
-from fairseq_ext.config_loader import ConfigError
+from xling import files
+from xling.config_loader import ConfigError
 from fairseq_ext.demo.config import ALL_PAIRS, DemoConfig, load_config
-from fairseq_ext.interrupts import Interrupted, stop_on_signals
+from xling.interrupts import Interrupted, stop_on_signals
 
 logger = logging.getLogger("fairseq_ext.demo")
 TIMINGS = "timings.json"

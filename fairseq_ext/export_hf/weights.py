@@ -18,7 +18,7 @@ import torch
 from fairseq.models import ARCH_CONFIG_REGISTRY, ARCH_MODEL_REGISTRY
 from transformers import XLMRobertaConfig
 
-from fairseq_ext import settings
+from xling import settings
 from fairseq_ext.models.layout import EMBEDDING_NORM, LANGUAGE_VECTORS, ParameterLayout
 from fairseq_ext.models.xling_roberta import XlingRobertaModel
 from fairseq_ext.tasks.xling_mlm import parse_langs

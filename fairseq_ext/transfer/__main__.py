@@ -1,15 +1,16 @@
 """Command line: ``python -m fairseq_ext.transfer {finetune,grid,table} ...`` (see --help).
 
 Ctrl-C or SIGTERM stops a run where it is; rerunning the command resumes it. A run holds
-its folder's lock (``fairseq_ext.run_lock``): a second run into the same folder is refused."""
+its folder's lock (``xling.run_lock``): a second run into the same folder is refused."""
 
 import argparse
 import json
 import logging
 import sys
 
-from fairseq_ext import patches, run_lock
-from fairseq_ext.interrupts import Interrupted, stop_on_signals
+from fairseq_ext import patches
+from xling import run_lock
+from xling.interrupts import Interrupted, stop_on_signals
 from fairseq_ext.transfer.config import load_config
 from fairseq_ext.transfer.finetune import finetune
 from fairseq_ext.transfer.grid import run_grid

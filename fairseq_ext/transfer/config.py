@@ -7,8 +7,8 @@ from typing import Any, Dict, Optional, Sequence
 
 from omegaconf import MISSING, OmegaConf
 
-from fairseq_ext import config_loader
-from fairseq_ext.config_loader import ConfigError
+from xling import config_loader
+from xling.config_loader import ConfigError
 
 FORMATS = ("xnli", "labelled_tsv", "bio_ner", "conllu")
 HEAD_FORMATS = {"classification": ("xnli", "labelled_tsv"), "tagging": ("bio_ner",), "parsing": ("conllu",)}

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from fairseq_ext import files
+from xling import files
 from fairseq_ext.transfer.config import DataConfig, TransferConfig, config_from_dict
 from fairseq_ext.transfer.encoding import collate, encode, length_sorted_batches, training_order
 from fairseq_ext.transfer.formats import read_bio, read_conllu, read_labelled_tsv, read_nli

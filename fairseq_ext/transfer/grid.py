@@ -4,7 +4,7 @@ the reported score is the average of the two points best on the source-language 
 Layout: ``OUT/<point>/result.json`` per point and ``OUT/summary.json``. A rerun skips
 finished points and resumes an unfinished one; ``--point I`` runs one point only (e.g. as
 a SLURM array task), and the summary is written once every point is finished. A point is
-run holding its folder's lock (``fairseq_ext.run_lock``), so two grids never write one
+run holding its folder's lock (``xling.run_lock``), so two grids never write one
 point at the same time: the second is refused.
 """
 
@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from omegaconf import OmegaConf
 
-from fairseq_ext import files, run_lock
+from xling import files, run_lock
 from fairseq_ext.transfer.config import merged_config, to_config
 from fairseq_ext.transfer.finetune import finetune, read_result
 

@@ -13,10 +13,10 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from fairseq_ext import files, settings
+from xling import files, settings
 from fairseq_ext.transfer.grid import SUMMARY, read_summaries
 
-# Table 1's rows, in its order (name -> the paper's name, from fairseq_ext.settings); other
+# Table 1's rows, in its order (name -> the paper's name, from xling.settings); other
 # settings follow alphabetically, under their own name
 ROW_NAMES = settings.display_names()
 COLUMN_ORDER = settings.TASKS  # ("XNLI", "NER", "Parsing")

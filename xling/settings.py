@@ -208,9 +208,9 @@ def check(name: str, config: str, data: str, where: str, strict_data: bool = Tru
     setting = BY_NAME[name]
     if config != setting.config:
         return (f"{where}.{name}.config {config!r}: {setting.display} trains the config {setting.config!r} "
-                f"(fairseq_ext/settings.py)")
+                f"(xling/settings.py)")
     folder = data.rstrip("/").rsplit("/", 1)[-1]
     if folder != setting.data and (strict_data or folder in DATA_FOLDERS):
         return (f"{where}.{name}.data {data!r}: {setting.display} trains on the data folder {setting.data!r} "
-                f"(fairseq_ext/settings.py)")
+                f"(xling/settings.py)")
     return None

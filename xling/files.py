@@ -10,8 +10,6 @@ import os
 import shutil
 from pathlib import Path
 
-import torch
-
 
 def write_atomically(path, write) -> None:
     """Call ``write(temporary_path)``, then rename the result to ``path``."""
@@ -47,6 +45,8 @@ def write_json(path, obj) -> None:
 
 
 def _torch_save(obj, path: Path) -> None:
+    import torch  # here: the rest of this module (and xling) needs no torch
+
     # through a Python file: torch's own file writer reports a full disk as "unexpected pos"
     with open(path, "wb") as f:
         torch.save(obj, f)
