@@ -48,6 +48,7 @@ from preprocess.splits import SPLITS, split_pretraining
 from preprocess.stage import Stage, run_all, write_json
 from preprocess.textio import write_units
 from preprocess.vocab import temperature_sample, train_sentencepiece
+from xling import logs
 
 logger = logging.getLogger("preprocess")
 
@@ -323,12 +324,13 @@ def main(argv=None) -> None:
     parser.add_argument("--work-dir", help="override the output folder")
     parser.add_argument("--force", action="store_true", help="rerun every stage even if up to date")
     parser.add_argument("--list", action="store_true", help="print the stages and exit")
+    logs.add_verbosity(parser)
     args = parser.parse_args(argv)
     overrides = {k: v for k, v in (("scale", args.scale), ("work_dir", args.work_dir)) if v is not None}
     if args.workers is not None:
         overrides.update(clean={"workers": args.workers}, binarize={"workers": args.workers},
                          vocab={"threads": args.workers})
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    logs.configure(args.verbose)
     cfg = load_config(args.config, overrides, args.overrides)
     if args.list:
         for stage in build_stages(cfg):

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import List, Sequence
 
+from xling import logs
 from xling.config_loader import ConfigError
 from slurm.config import PRECISIONS, Resources, add_resource_options, load_grid, resources_from_options
 
@@ -138,9 +139,9 @@ def main(argv=None) -> int:
     commands.choices["grid"].add_argument("--dry-run", action="store_true", help="check and show, submit nothing")
     commands.choices["grid"].add_argument("--wait", action="store_true", help="return when the jobs have ended")
 
+    logs.add_verbosity(parser)
     args = parser.parse_args(argv)
-    # before fairseq is imported: one of its modules sets the root logger to DEBUG otherwise
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logs.configure(args.verbose, logging.WARNING, "%(levelname)s %(name)s: %(message)s")
     if args.command == "status":  # reads files and the queue only: nothing to stop or resume
         try:
             status_command(args)

@@ -59,3 +59,33 @@ def test_help_exits_0_through_the_function(capsys):
         main(["--help"])
     assert exit.value.code == 0
     assert "finetune" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("script", ["xling-preprocess", "xling-launch", "xling-transfer", "xling-analysis"])
+def test_the_long_running_commands_take_v_for_debug(script, capsys):
+    module, name = target(script)
+    with pytest.raises(SystemExit) as exit:
+        getattr(importlib.import_module(module), name)(["--help"])
+    assert exit.value.code == 0 and "-v, --verbose" in capsys.readouterr().out
+
+
+def test_logging_is_the_commands_level_and_debug_with_v():
+    import logging
+
+    from xling import logs
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        logs.configure(False)
+        assert logging.getLogger().level == logging.INFO
+        logs.configure(False, logging.WARNING)
+        assert logging.getLogger().level == logging.WARNING
+        logs.configure(True, logging.WARNING)
+        assert logging.getLogger().level == logging.DEBUG
+    finally:  # pytest's own capture handlers back, as they were
+        for handler in root.handlers[:]:
+            root.removeHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(level)

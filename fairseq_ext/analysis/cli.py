@@ -39,7 +39,7 @@ from fairseq_ext.analysis.word_alignment import (
     word_retrieval_by_layer,
 )
 from fairseq_ext.analysis.words import chunks, word_of
-from xling import files
+from xling import files, logs
 from fairseq_ext.transfer.finetune import resolve_device
 from fairseq_ext.transfer.model import Pretrained
 
@@ -306,8 +306,9 @@ def main(argv=None) -> int:
     parser.add_argument("config", help="YAML config, e.g. configs/analysis/registry_en_ru.yaml")
     parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. out_dir=results/analysis/x")
     parser.add_argument("--only", help="comma-separated subset of the config's analyses")
+    logs.add_verbosity(parser)
     args = parser.parse_intermixed_args(argv)  # --only may come before or after the overrides
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logs.configure(args.verbose)
     cfg = load_config(args.config, args.overrides)
     only = args.only.split(",") if args.only else None
     for name in only or []:

@@ -5,11 +5,10 @@ its folder's lock (``xling.run_lock``): a second run into the same folder is ref
 
 import argparse
 import json
-import logging
 import sys
 
 from fairseq_ext import patches
-from xling import run_lock
+from xling import logs, run_lock
 from xling.interrupts import Interrupted, stop_on_signals
 from fairseq_ext.transfer.config import load_config
 from fairseq_ext.transfer.finetune import finetune
@@ -33,8 +32,9 @@ def main(argv=None) -> int:
     tabulate.add_argument("root", help="folder searched for summary.json files, e.g. results/transfer")
     tabulate.add_argument("--baseline", default="default", help="setting the Δ columns compare with")
     tabulate.add_argument("--out", help="output prefix (default: ROOT/table1)")
+    logs.add_verbosity(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logs.configure(args.verbose)
     try:
         with stop_on_signals():
             run_command(args)
