@@ -198,3 +198,10 @@ def test_peoples_daily_becomes_bio_tagged_conll(tmp_path):
     tagged.write_text("坏/n  token\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"199801\.txt:1: 'token' is not a word/tag token"):
         list(read_ner(tagged))
+
+
+def test_every_configurable_source_has_one_reader():
+    from preprocess.config import SOURCES
+    from preprocess.sources import READERS
+
+    assert set(READERS) == set(SOURCES)

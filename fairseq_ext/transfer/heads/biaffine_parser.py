@@ -43,6 +43,11 @@ class BiaffineParserHead(nn.Module):
         nn.init.xavier_uniform_(self.arc_weight)
         nn.init.xavier_uniform_(self.relation_weight)
 
+    @classmethod
+    def from_config(cls, dim: int, relations: Sequence[str], head_cfg) -> "BiaffineParserHead":
+        """The head of ``head_cfg`` (transfer.config.HeadConfig) over ``dim``-wide features."""
+        return cls(dim, relations, head_cfg.arc_dim, head_cfg.relation_dim, head_cfg.dropout)
+
     @staticmethod
     def label_set(examples: Sequence[ParsedSentence]) -> List[str]:
         return sorted({relation for example in examples for relation in example.relations})

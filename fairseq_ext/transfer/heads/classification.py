@@ -22,6 +22,10 @@ class ClassificationHead(LinearLabelScorer):
         super().__init__(dim, labels, dropout)
         self.pooling = pooling
 
+    @classmethod
+    def from_config(cls, dim: int, labels: Sequence[str], head_cfg) -> "ClassificationHead":
+        return cls(dim, labels, head_cfg.dropout, head_cfg.pooling)
+
     @staticmethod
     def label_set(examples: Sequence[TextExample]) -> List[str]:
         return sorted({example.label for example in examples})

@@ -15,5 +15,10 @@ class LinearLabelScorer(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(dim, len(self.labels))
 
+    @classmethod
+    def from_config(cls, dim: int, labels: Sequence[str], head_cfg) -> "LinearLabelScorer":
+        """The head of ``head_cfg`` (transfer.config.HeadConfig) over ``dim``-wide features."""
+        return cls(dim, labels, head_cfg.dropout)
+
     def scores(self, features: torch.Tensor) -> torch.Tensor:
         return self.out(self.dropout(features))
