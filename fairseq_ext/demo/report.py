@@ -323,7 +323,8 @@ def analysis_section(cfg: DemoConfig, lang: str, analysis: AnalysisResults) -> l
                                ("pairs", lambda r: r[word_alignment.TEST_SIZE])])
         blocks += [Paragraph(f"**Contextual word maps** (eflomal-aligned word pairs of parallel verses): P@1 % of "
                              f"finding a {lang} word's English partner among the held-out linked words, per layer "
-                             "(pairs: test pairs)."),
+                             "(pairs: test pairs). eflomal seeds itself from the system's randomness (it has no "
+                             "seed option), so the pairs, and these figures, change a little from run to run."),
                    table, *figs("word_maps")]
     return blocks
 
