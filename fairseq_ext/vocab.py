@@ -73,6 +73,17 @@ class Vocabulary:
         prefix = self.piece_prefix.get(lang, "")
         return [prefix + piece for piece in self._processor(lang).encode(text, out_type=str)]
 
+    def language_ids(self, lang: str) -> List[int]:
+        """The dictionary ids of every piece ``lang``'s sentencepiece model can produce."""
+        processor, prefix = self._processor(lang), self.piece_prefix.get(lang, "")
+        indices = self.dictionary.indices
+        pieces = (
+            prefix + processor.id_to_piece(i)
+            for i in range(processor.get_piece_size())
+            if not (processor.is_control(i) or processor.is_unknown(i) or processor.is_unused(i))
+        )
+        return sorted({indices[piece] for piece in pieces if piece in indices})
+
     def piece_ids(self, pieces: Sequence[str]) -> List[int]:
         return [self.dictionary.index(piece) for piece in pieces]
 

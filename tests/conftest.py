@@ -39,6 +39,13 @@ def trilingual_data(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def five_language_data(tmp_path_factory):
+    """The paper's Section 5 languages with disjoint words and unequal sizes, in sub-folders."""
+    sizes = {"en": (160, 20), "fr": (120, 20), "de": (80, 20), "ru": (60, 20), "zh": (40, 20)}
+    return make_data(tmp_path_factory.mktemp("five_langs"), sizes)
+
+
+@pytest.fixture(scope="session")
 def registry_cache(tmp_path_factory):
     return Path(os.environ.get("XLING_REGISTRY_CACHE") or tmp_path_factory.mktemp("registry_cache"))
 

@@ -63,3 +63,60 @@ def test_a_checkpoint_that_would_run_code_is_refused(tmp_path):
         check=True,
     )
     assert marker.exists()
+
+
+def whole_dictionary_layout(path, old_path):
+    """``path``'s checkpoint as saved before per-language vocabularies: every language's
+    token table has a row per dictionary id (the rows a language lacks hold noise)."""
+    state = torch.load(path, map_location="cpu")
+    model, generator = state["model"], torch.Generator().manual_seed(0)
+    encoder = "encoder.sentence_encoder."
+    vocab_keys = sorted(k for k in model if k.startswith(encoder + "vocabularies."))
+    for key in ("embed_tokens.weight", "extra_embed_tokens.0.weight"):
+        lang = 0 if key.startswith("embed") else 1
+        ids, rows = model[f"{encoder}vocabularies.{lang}.ids"], model[f"{encoder}vocabularies.{lang}.rows"]
+        table = torch.randn(len(rows), model[encoder + key].shape[1], generator=generator)
+        table[ids] = model[encoder + key]
+        model[encoder + key] = table
+    model["encoder.lm_head.weight"] = model[encoder + "embed_tokens.weight"]
+    for key in vocab_keys:
+        del model[key]
+    options = state["cfg"]["model"]  # a Namespace from fairseq-train, a dict from fairseq-hydra-train
+    vars(options).pop("lang_vocab_sizes") if not isinstance(options, dict) else options.pop("lang_vocab_sizes")
+    torch.save(state, old_path)
+
+
+def test_a_checkpoint_with_whole_dictionary_tables_loads_converted(bilingual_data, tmp_path):
+    from fairseq import checkpoint_utils
+
+    train(tiny_train_args(bilingual_data, tmp_path / "run", "en,fr", 4, SHARING_SETTINGS["sep_emb"]))
+    new, old = tmp_path / "run" / "checkpoint_last.pt", tmp_path / "old.pt"
+    whole_dictionary_layout(new, old)
+    assert torch.load(old)["model"]["encoder.sentence_encoder.extra_embed_tokens.0.weight"].shape[0] == len(
+        torch.load(new)["model"]["encoder.sentence_encoder.vocabularies.1.rows"]
+    )
+    (reference,), _, task = checkpoint_utils.load_model_ensemble_and_task([str(new)])
+    (converted,), _, _ = checkpoint_utils.load_model_ensemble_and_task([str(old)])
+    assert reference.state_dict().keys() == converted.state_dict().keys()
+    for key, value in reference.state_dict().items():
+        assert torch.equal(value, converted.state_dict()[key]), key
+    d = task.source_dictionary
+    tokens = torch.tensor([[0, d.index("fr1"), d.index("fr2"), d.index("en1"), 2]])
+    for lang in (0, 1):
+        lang_id = torch.tensor([lang])
+        assert torch.equal(reference.eval()(tokens, src_lang_id=lang_id)[0], converted.eval()(tokens, src_lang_id=lang_id)[0])
+
+
+def test_a_whole_dictionary_checkpoint_without_its_data_says_how_to_convert(bilingual_data, tmp_path):
+    from fairseq import checkpoint_utils
+
+    train(tiny_train_args(bilingual_data, tmp_path / "run", "en,fr", 2, SHARING_SETTINGS["sep_emb"]))
+    old = tmp_path / "old.pt"
+    whole_dictionary_layout(tmp_path / "run" / "checkpoint_last.pt", old)
+    elsewhere = tmp_path / "dict_only"
+    elsewhere.mkdir()
+    (elsewhere / "dict.txt").write_bytes((bilingual_data / "dict.txt").read_bytes())
+    with pytest.raises(FileNotFoundError, match="converted from it when loaded: pass its data folder"):
+        checkpoint_utils.load_model_ensemble_and_task([str(old)], arg_overrides={"data": str(elsewhere)})
+    # with its data, the same file loads
+    checkpoint_utils.load_model_ensemble_and_task([str(old)], arg_overrides={"data": str(bilingual_data)})

@@ -178,16 +178,22 @@ def hand_made_sample(task, lang_ids, lengths, masked, lang=None):
     return {"net_input": net_input, "target": target, "ntokens": sum(lengths), "nsentences": len(lengths)}
 
 
-def reference_losses(model, sample, langs, pad):
+def reference_losses(model, sample, langs, pad, unk=3):
     """{lang: (summed loss, masked tokens)}: every token projected, the masked ones picked in Python."""
     net_input = sample["net_input"]
     logits = model(net_input["src_tokens"], src_lang_id=net_input["src_lang_id"])[0]
     log_probs = logits.log_softmax(-1, dtype=torch.float32)  # as fairseq's cross_entropy computes it
     totals = {lang: [0.0, 0] for lang in langs}
+    encoder = model.encoder.sentence_encoder
     for b, lang_id in enumerate(net_input["src_lang_id"].tolist()):
+        # with Sep Emb the logits are over the language's own vocabulary: a row per id of it
+        # (an id the language lacks is scored as its <unk>)
+        vocabulary = encoder.vocabulary_for(lang_id)
+        ids = None if vocabulary is None else vocabulary.ids.tolist()
         for t, token in enumerate(sample["target"][b].tolist()):
             if token != pad:
-                totals[langs[lang_id]][0] -= log_probs[b, t, token].item()
+                row = token if ids is None else ids.index(token) if token in ids else ids.index(unk)
+                totals[langs[lang_id]][0] -= log_probs[b, t, row].item()
                 totals[langs[lang_id]][1] += 1
     return totals
 

@@ -1,7 +1,9 @@
 """Structure of the xling_roberta model: what is shared, what is separate, what is refused."""
 
+import numpy as np
 import pytest
 import torch
+from fairseq.data import data_utils
 
 from helpers import USER_DIR, build_task_and_model
 
@@ -17,21 +19,56 @@ def n_params(model):
     return sum(p.numel() for p in model.parameters())
 
 
-def test_sep_emb_adds_one_token_and_position_table_per_extra_language(trilingual_data):
-    _, shared = build(trilingual_data)
-    task, sep = build(trilingual_data, "en,fr,de", "--lang-specific-embeddings")
+def own_ids(task, lang):
+    """Read from the binarized data, not through the task: the special symbols, the ids in
+    the language's training text, and <mask>."""
+    dataset = data_utils.load_indexed_dataset(task.split_prefix("train", lang), task.source_dictionary)
+    seen = np.unique(np.concatenate([dataset[i].numpy() for i in range(len(dataset))]))
+    d = task.source_dictionary
+    return sorted({*range(d.nspecial), *seen.tolist(), len(d) - 1})
+
+
+@pytest.mark.parametrize("data, langs", [("bilingual_data", "en,fr"), ("five_language_data", "en,fr,de,ru,zh")])
+def test_sep_emb_tables_cover_each_languages_own_vocabulary(request, data, langs):
+    data = request.getfixturevalue(data)
+    _, shared = build(data, langs)
+    task, sep = build(data, langs, "--lang-specific-embeddings")
     enc = sep.encoder.sentence_encoder
-    vocab, dim = len(task.source_dictionary), 64
-    positions = enc.embed_positions.weight.shape[0]
-    assert len(enc.extra_embed_tokens) == 2 and len(enc.extra_embed_positions) == 2
-    assert n_params(sep) - n_params(shared) == 2 * (vocab * dim + positions * dim)
+    num_langs, dim = len(task.langs), 64
+    sizes = [len(own_ids(task, lang)) for lang in task.langs]
+    assert len(task.source_dictionary) < sum(sizes) < num_langs * len(task.source_dictionary)
+    positions = enc.embed_positions.weight.shape[0] * dim
+    tables = sum(enc.embed_tokens_for(lang).weight.numel() for lang in range(num_langs))
+    assert tables == sum(sizes) * dim
+    # exactly: the shared model's one table over the dictionary becomes the languages' own
+    # tables, and every language but the first gets its position table
+    expected = n_params(shared) - len(task.source_dictionary) * dim + sum(sizes) * dim + (num_langs - 1) * positions
+    assert n_params(sep) == expected
+    for lang, name in enumerate(task.langs):
+        assert enc.vocabulary_for(lang).ids.tolist() == own_ids(task, name)
     # each language's softmax is tied to its own token table
-    tables = {enc.embed_tokens_for(lang).weight.data_ptr() for lang in range(3)}
-    assert len(tables) == 3
+    assert len({enc.embed_tokens_for(lang).weight.data_ptr() for lang in range(num_langs)}) == num_langs
     assert sep.encoder.lm_head.weight is enc.embed_tokens.weight
     # the transformer layers are all shared
-    for lang in (1, 2):
+    for lang in range(1, num_langs):
         assert all(a is b for a, b in zip(enc.layers_for(lang), enc.layers_for(0)))
+
+
+def test_sep_emb_reads_dictionary_ids_and_scores_the_languages_own_rows(bilingual_data):
+    task, model = build(bilingual_data, "en,fr", "--lang-specific-embeddings")
+    model.eval()
+    enc, d = model.encoder.sentence_encoder, task.source_dictionary
+    fr = enc.vocabulary_for(1)
+    en_word, fr_word = d.index("en3"), d.index("fr3")
+    tokens = torch.tensor([[0, fr_word, en_word, 2]])
+    logits, extra = model(tokens, src_lang_id=torch.tensor([1]))
+    assert logits.shape == (1, 4, len(fr))
+    # an English id is not French: French reads it as <unk>, and its logits are French rows
+    assert fr(tokens).tolist() == [[0, fr.rows[fr_word].item(), d.unk(), 2]]
+    assert torch.equal(extra["output_rows"], fr.rows)
+    assert fr.ids[extra["output_rows"][fr_word]] == fr_word
+    same = model(torch.tensor([[0, fr_word, d.unk(), 2]]), src_lang_id=torch.tensor([1]))[0]
+    assert torch.allclose(logits, same)
 
 
 @pytest.mark.parametrize("k", [1, 3, 7])
@@ -63,8 +100,12 @@ def test_forward_uses_the_batch_language(trilingual_data):
     model.eval()
     tokens = torch.tensor([[0, 10, 11, 12, 2], [0, 13, 14, 15, 2]])
     outputs = [model(tokens, src_lang_id=torch.tensor([lang, lang]))[0] for lang in range(3)]
-    assert outputs[0].shape == (2, 5, len(task.source_dictionary))
-    assert not torch.allclose(outputs[0], outputs[1]) and not torch.allclose(outputs[1], outputs[2])
+    vocabulary = model.encoder.sentence_encoder.vocabulary_for
+    assert [out.shape for out in outputs] == [(2, 5, len(vocabulary(lang))) for lang in range(3)]
+    # the three languages' scores of the same ids differ
+    ids = torch.tensor(sorted(set.intersection(*(set(vocabulary(lang).ids.tolist()) for lang in range(3)))))
+    scores = [out[..., vocabulary(lang).rows[ids]] for lang, out in enumerate(outputs)]
+    assert not torch.allclose(scores[0], scores[1]) and not torch.allclose(scores[1], scores[2])
     with pytest.raises(ValueError, match="mixes languages"):
         model(tokens, src_lang_id=torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="src_lang_id"):

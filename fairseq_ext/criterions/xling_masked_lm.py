@@ -30,13 +30,16 @@ class XlingMaskedLmLoss(MaskedLmLoss):
         # ntokens (a host int) counts the non-pad tokens: the encoder need not ask the device for pads
         has_pads = sample["ntokens"] != net_input["src_tokens"].numel()
 
-        logits = model(**net_input, masked_tokens=masked_tokens, has_pads=has_pads)[0]
+        logits, extra = model(**net_input, masked_tokens=masked_tokens, has_pads=has_pads)
         # the model projects the masked positions in row-major order; the logits' row count
         # sizes their indices, so the mask is not read back to the host a second time
         rows = torch.nonzero_static(masked_tokens.view(-1), size=logits.size(0)).view(-1)
+        targets = target.view(-1)[rows]
+        if extra.get("output_rows") is not None:  # logits over the language's own vocabulary
+            targets = extra["output_rows"][targets]
         token_loss = modules.cross_entropy(
             logits.view(-1, logits.size(-1)),
-            target.view(-1)[rows],
+            targets,
             reduction="none",
             ignore_index=self.padding_idx,
         )

@@ -8,6 +8,13 @@ separated: token and position tables ``extra_embed_tokens.{l-1}`` /
 (``layers.{i}``) are shared. ``--language-embeddings`` adds one table of language vectors,
 ``embed_langs``, whose row l is language l's.
 
+With ``--lang-specific-embeddings`` each language's token table (and so its tied softmax)
+covers only that language's own vocabulary: the special symbols, ``<mask>`` and the
+dictionary ids its sentencepiece model and its training data use.
+``vocabularies.{l}`` holds the map between the shared dictionary ids and the rows of
+language l's table (``LanguageVocabulary`` in ``xling_roberta``), so the tables take
+Σ_l V_l rows instead of N × V.
+
 Names are module paths inside the ``LanguageAwareTransformerEncoder`` (the model's
 ``encoder.sentence_encoder``); a parameter's name is its module's plus ``.weight`` /
 ``.bias``. They are plain strings so that the Hugging Face export can read a checkpoint's
@@ -27,6 +34,7 @@ EXTRA_TOKENS = "extra_embed_tokens"
 EXTRA_POSITIONS = "extra_embed_positions"
 EXTRA_LAYERS = "extra_lower_layers"
 LANGUAGE_VECTORS = "embed_langs"
+VOCABULARIES = "vocabularies"  # per language: dictionary id <-> row of its token table
 EMBEDDING_NORM = "layernorm_embedding"  # shared by every language
 FINAL_NORM = "layer_norm"  # shared; only pre-norm encoders have one
 
@@ -82,6 +90,12 @@ class ParameterLayout:
     def token_table(self, lang: int) -> str:
         lang = self._lang(lang)
         return TOKENS if lang == 0 or not self.lang_specific_embeddings else f"{EXTRA_TOKENS}.{lang - 1}"
+
+    def vocabulary(self, lang: int) -> Optional[str]:
+        """The map from dictionary ids to rows of ``lang``'s token table; None when every
+        language reads the one shared table, whose rows are the dictionary ids."""
+        lang = self._lang(lang)
+        return f"{VOCABULARIES}.{lang}" if self.lang_specific_embeddings else None
 
     def position_table(self, lang: int) -> Optional[str]:
         lang = self._lang(lang)

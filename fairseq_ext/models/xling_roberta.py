@@ -7,6 +7,10 @@ further language gets its own copy of what is separated:
 - ``--lang-specific-embeddings`` ("Sep Emb"): token and position tables in
   ``sentence_encoder.extra_embed_tokens[l-1]`` / ``extra_embed_positions[l-1]``; the
   output softmax is tied to the language's token table, so it is language-specific too.
+  Each language's table (language 0's too) has a row per id of the language's own
+  vocabulary only (``LanguageVocabulary``, built from the data by the xling_mlm task):
+  inputs are dictionary ids, mapped to the language's rows, and the logits are over those
+  rows, so the criterion maps its targets the same way (``output_rows`` in the output).
 - ``--lang-specific-layers K`` ("Sep L1-K"): layers 1..K in
   ``sentence_encoder.extra_lower_layers[l-1]``; layers K+1..N stay shared.
 - ``--language-embeddings``: an XLM-style learned vector per language added to the input.
@@ -131,10 +135,46 @@ class _ZeroGradients(torch.autograd.Function):
         return (grad, *(torch.zeros(shape, dtype=dtype, device=device) for shape, dtype, device in ctx.like))
 
 
+class LanguageVocabulary(nn.Module):
+    """One language's own vocabulary inside the shared dictionary, as two maps.
+
+    ``ids``: row of the language's token table -> dictionary id (ascending; the special
+    symbols first, so ``<s> <pad> </s> <unk>`` keep their ids, and ``<mask>`` last).
+    ``rows``: dictionary id -> row, ``<unk>``'s row for an id the language does not have.
+    Both are buffers: a checkpoint carries them, and a model loaded from it needs no data.
+    """
+
+    def __init__(self, ids: torch.Tensor, dictionary_size: int, unk: int):
+        super().__init__()
+        ids = torch.as_tensor(ids, dtype=torch.long)
+        specials = torch.arange(unk + 1)
+        if len(ids) <= unk or not torch.equal(ids[: unk + 1], specials) or not bool((ids[1:] > ids[:-1]).all()):
+            raise ValueError(
+                f"a language vocabulary lists ascending dictionary ids, the special symbols 0..{unk} first"
+            )
+        if ids[-1] >= dictionary_size:
+            raise ValueError(f"a language vocabulary holds id {ids[-1]}, past the dictionary's {dictionary_size} ids")
+        rows = torch.full((dictionary_size,), unk, dtype=torch.long)
+        rows[ids] = torch.arange(len(ids))
+        self.register_buffer("ids", ids)
+        self.register_buffer("rows", rows)
+
+    @classmethod
+    def of_size(cls, size: int, dictionary_size: int, unk: int) -> "LanguageVocabulary":
+        """Room for a vocabulary of ``size`` ids, which loading a checkpoint fills in."""
+        return cls(torch.arange(size), dictionary_size, unk)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.rows[tokens]
+
+
 class LanguageAwareTransformerEncoder(TransformerEncoder):
     """fairseq's TransformerEncoder with per-language embeddings and lower layers."""
 
-    def __init__(self, args, dictionary, embed_tokens, num_langs: int):
+    def __init__(self, args, dictionary, embed_tokens, num_langs: int, vocabularies=None):
         super().__init__(args, dictionary, embed_tokens)
         # the modules below are built where the layout's names point
         self.layout = ParameterLayout.from_args(args, num_langs, num_layers=len(self.layers))
@@ -144,9 +184,12 @@ class LanguageAwareTransformerEncoder(TransformerEncoder):
 
         self.extra_embed_tokens = nn.ModuleList()
         self.extra_embed_positions = nn.ModuleList()
+        self.vocabularies = nn.ModuleList(vocabularies or [])
         if self.lang_specific_embeddings:
-            for _ in extra_langs:
-                self.extra_embed_tokens.append(nn.Embedding(len(dictionary), dim, self.padding_idx))
+            if len(self.vocabularies) != num_langs:
+                raise ValueError(f"--lang-specific-embeddings needs {num_langs} language vocabularies")
+            for lang in range(1, num_langs):
+                self.extra_embed_tokens.append(nn.Embedding(len(self.vocabularies[lang]), dim, self.padding_idx))
                 if self.embed_positions is not None:
                     self.extra_embed_positions.append(
                         PositionalEmbedding(
@@ -199,7 +242,29 @@ class LanguageAwareTransformerEncoder(TransformerEncoder):
         return module
 
     def embed_tokens_for(self, lang: int) -> nn.Embedding:
+        """Language ``lang``'s token table: its rows are ``vocabulary_for(lang)``'s (with Sep
+        Emb) or the dictionary's ids."""
         return self.submodule(self.layout.token_table(lang))
+
+    def vocabulary_for(self, lang: int) -> Optional[LanguageVocabulary]:
+        name = self.layout.vocabulary(lang)
+        return None if name is None else self.submodule(name)
+
+    def token_rows(self, tokens: torch.Tensor, lang: int) -> torch.Tensor:
+        """Dictionary ids as rows of ``lang``'s token table (and of its logits)."""
+        vocabulary = self.vocabulary_for(lang)
+        return tokens if vocabulary is None else vocabulary(tokens)
+
+    def token_vectors(self, tokens: torch.Tensor, lang: int) -> torch.Tensor:
+        """The input embeddings of dictionary ids ``tokens`` in language ``lang``."""
+        return self.embed_tokens_for(lang)(self.token_rows(tokens, lang))
+
+    @property
+    def dictionary_size(self) -> int:
+        """The ids the model reads: the dictionary it was trained with, ``<mask>`` included."""
+        if self.vocabularies:
+            return self.vocabularies[0].rows.numel()
+        return self.embed_tokens.num_embeddings
 
     def embed_positions_for(self, lang: int):
         name = self.layout.position_table(lang)
@@ -263,7 +328,7 @@ class LanguageAwareTransformerEncoder(TransformerEncoder):
 
     def forward_embedding(self, src_tokens, token_embedding=None, lang: int = 0, src_lang_id=None):
         if token_embedding is None:
-            token_embedding = self.embed_tokens_for(lang)(src_tokens)
+            token_embedding = self.token_vectors(src_tokens, lang)
         x = embed = self.embed_scale * token_embedding
         positions = self.embed_positions_for(lang)
         if positions is not None:
@@ -330,22 +395,31 @@ class LanguageTiedLMHead(RobertaLMHead):
         if activation_fn == "gelu":  # in the activations' dtype, as in XlingEncoderLayer
             self.activation_fn = F.gelu
 
-    def forward(self, features, masked_tokens=None, weight=None, **kwargs):
+    def forward(self, features, masked_tokens=None, weight=None, ids=None, **kwargs):
+        """Logits over the rows of ``weight`` (default: the head's own), whose dictionary ids
+        are ``ids`` (default: all), so the bias of each id follows it."""
         if masked_tokens is not None:
             features = features[masked_tokens, :]  # only project what the loss needs
         x = self.layer_norm(self.activation_fn(self.dense(features)))
-        return F.linear(x, self.weight if weight is None else weight) + self.bias
+        bias = self.bias if ids is None else self.bias[ids]
+        return F.linear(x, self.weight if weight is None else weight) + bias
 
 
 class XlingRobertaEncoder(RobertaEncoder):
-    def __init__(self, args, dictionary, num_langs: int):
-        # read by build_encoder(), which RobertaEncoder.__init__ calls
-        self.num_langs = num_langs
+    def __init__(self, args, dictionary, num_langs: int, vocabularies: Optional[List[LanguageVocabulary]] = None):
+        # read by build_embedding() and build_encoder(), which RobertaEncoder.__init__ calls
+        self.num_langs, self._vocabularies = num_langs, vocabularies
         super().__init__(args, dictionary)
+        del self._vocabularies  # the sentence encoder owns them
         self.lang_specific_embeddings = self.sentence_encoder.lang_specific_embeddings
 
+    def build_embedding(self, vocab_size, embedding_dim, padding_idx):
+        if self._vocabularies:  # language 0's table covers its own vocabulary
+            vocab_size = len(self._vocabularies[0])
+        return super().build_embedding(vocab_size, embedding_dim, padding_idx)
+
     def build_encoder(self, args, dictionary, embed_tokens):
-        encoder = LanguageAwareTransformerEncoder(args, dictionary, embed_tokens, self.num_langs)
+        encoder = LanguageAwareTransformerEncoder(args, dictionary, embed_tokens, self.num_langs, self._vocabularies)
         encoder.apply(init_bert_params)
         return encoder
 
@@ -369,6 +443,9 @@ class XlingRobertaEncoder(RobertaEncoder):
         )
         if not features_only:
             x = self.output_layer(x, masked_tokens=masked_tokens, lang=lang)
+            vocabulary = self.sentence_encoder.vocabulary_for(lang)
+            # the logits' columns are the language's rows: targets (dictionary ids) map through this
+            extra["output_rows"] = None if vocabulary is None else vocabulary.rows
         return x, extra
 
     def extract_features(
@@ -387,10 +464,12 @@ class XlingRobertaEncoder(RobertaEncoder):
         return features, {"inner_states": inner_states}
 
     def output_layer(self, features, masked_tokens=None, lang: int = 0, **unused):
-        weight = None  # the head's own (tied or untied) weight
-        if self.lang_specific_embeddings:
-            weight = self.sentence_encoder.embed_tokens_for(lang).weight
-        return self.lm_head(features, masked_tokens, weight=weight)
+        """Masked-LM logits: over the dictionary, or with Sep Emb over ``lang``'s own vocabulary."""
+        if not self.lang_specific_embeddings:
+            return self.lm_head(features, masked_tokens)  # the head's own (tied or untied) weight
+        encoder = self.sentence_encoder
+        weight, ids = encoder.embed_tokens_for(lang).weight, encoder.vocabulary_for(lang).ids
+        return self.lm_head(features, masked_tokens, weight=weight, ids=ids)
 
 
 @register_model("xling_roberta")
@@ -430,10 +509,71 @@ class XlingRobertaModel(RobertaModel):
             args.max_positions = safe_getattr(args, "tokens_per_sample", None) or task.max_positions()
         num_langs = len(getattr(task, "langs", None) or [None])
         check_sharing_options(args, num_langs)
-        encoder = XlingRobertaEncoder(args, task.source_dictionary, num_langs)
+        vocabularies = language_vocabularies(args, task) if args.lang_specific_embeddings else None
+        encoder = XlingRobertaEncoder(args, task.source_dictionary, num_langs, vocabularies)
         if OmegaConf.is_config(args):
             OmegaConf.set_struct(args, True)
         return cls(args, encoder)
+
+    def upgrade_state_dict_named(self, state_dict, name):
+        super().upgrade_state_dict_named(state_dict, name)
+        encoder = self.encoder.sentence_encoder
+        if not encoder.lang_specific_embeddings:
+            return
+        prefix = (name + "." if name else "") + "encoder.sentence_encoder."
+        layout = encoder.layout
+        if prefix + layout.vocabulary(0) + ".ids" in state_dict:
+            return
+        # Saved before per-language vocabularies: every token table has a row per dictionary
+        # id. Keep each language's own rows (this model's vocabularies, read from the data).
+        for lang in range(encoder.num_langs):
+            key = prefix + layout.token_table(lang) + ".weight"
+            table = state_dict.get(key)
+            if table is None or table.shape[0] != encoder.dictionary_size:
+                rows = "none" if table is None else table.shape[0]
+                raise ValueError(
+                    f"the checkpoint's '{key}' has {rows} rows, neither one per language id (it has no "
+                    f"'{prefix}{layout.vocabulary(lang)}.ids') nor one per dictionary id "
+                    f"({encoder.dictionary_size}): it was not trained with this data folder's dictionary"
+                )
+            vocabulary = encoder.vocabulary_for(lang)
+            state_dict[key] = table[vocabulary.ids]
+            for buffer, value in vocabulary.state_dict().items():
+                state_dict[f"{prefix}{layout.vocabulary(lang)}.{buffer}"] = value.clone()
+        head = (name + "." if name else "") + "encoder.lm_head.weight"
+        if head in state_dict:  # tied to language 0's token table
+            state_dict[head] = state_dict[prefix + layout.token_table(0) + ".weight"]
+        logger.info(
+            "converted a checkpoint with whole-dictionary token tables to per-language vocabularies (%s rows)",
+            "+".join(str(len(encoder.vocabulary_for(lang))) for lang in range(encoder.num_langs)),
+        )
+
+
+def language_vocabularies(args, task) -> List[LanguageVocabulary]:
+    """Each language's own vocabulary, for --lang-specific-embeddings.
+
+    A new model takes them from the data (``task.language_vocabulary``) and records their
+    sizes in ``args.lang_vocab_sizes``, which the checkpoint keeps; a model built from a
+    checkpoint's options makes room for them, and loading the checkpoint fills them in.
+    """
+    dictionary = task.source_dictionary
+    size, unk = len(dictionary), dictionary.unk()
+    sizes = safe_getattr(args, "lang_vocab_sizes", None)
+    if sizes:
+        if len(sizes) != len(task.langs):
+            raise ValueError(f"lang_vocab_sizes {list(sizes)} has not one size per language of {task.langs}")
+        return [LanguageVocabulary.of_size(int(n), size, unk) for n in sizes]
+    try:
+        vocabularies = [LanguageVocabulary(task.language_vocabulary(lang), size, unk) for lang in task.langs]
+    except (FileNotFoundError, ValueError) as e:
+        raise type(e)(
+            f"{e}. --lang-specific-embeddings gives each language a table over its own vocabulary, "
+            "read from the training data in task.data (vocab.json and the token counts); a checkpoint "
+            "saved before per-language vocabularies (tables over the whole dictionary) is converted from "
+            "it when loaded: pass its data folder (e.g. arg_overrides={'data': DIR}, --data DIR)"
+        ) from e
+    args.lang_vocab_sizes = [len(v) for v in vocabularies]
+    return vocabularies
 
 
 def check_sharing_options(args, num_langs: int) -> None:

@@ -118,6 +118,28 @@ class XlingMaskedLMTask(MaskedLMTask):
             self._token_counts[prefix] = counts
         return self._token_counts[prefix]
 
+    def language_vocabulary(self, lang: str) -> np.ndarray:
+        """The dictionary ids of a language's own vocabulary, ascending: the special symbols,
+        every id its sentencepiece model can produce (``vocab.json``; in a joint folder that is
+        the whole dictionary), every id in its training data (pieces looked up by surface
+        string, e.g. another language's characters) and ``<mask>``.
+
+        With --lang-specific-embeddings the language's token table and softmax have a row per
+        id here, and its random replacement tokens are drawn from them. Without a
+        ``vocab.json`` (data binarized by hand) the training data alone decides.
+        """
+        dictionary = self.source_dictionary
+        own = np.zeros(len(dictionary), dtype=bool)
+        own[: dictionary.nspecial] = True
+        own[self.mask_idx] = True
+        counts = self.token_counts(lang)
+        own[: len(counts)] |= counts > 0
+        if os.path.exists(os.path.join(self.data_path, "vocab.json")):
+            from fairseq_ext.vocab import Vocabulary
+
+            own[Vocabulary.load(self.data_path).language_ids(lang)] = True
+        return np.flatnonzero(own)
+
     def _shard_path(self, epoch: int) -> str:
         paths = utils.split_paths(self.cfg.data)
         return paths[(epoch - 1) % len(paths)]
@@ -154,8 +176,8 @@ class XlingMaskedLMTask(MaskedLMTask):
         dataset = PrependTokenDataset(dataset, self.source_dictionary.bos())
 
         replacement_ids = None
-        if self.replace_within_language:
-            replacement_ids = np.flatnonzero(self.token_counts(lang))
+        if self.replace_within_language:  # the language's own rows (the masking drops the specials)
+            replacement_ids = self.language_vocabulary(lang)
         src, tgt = LanguageMaskTokensDataset.apply_mask(
             dataset,
             self.source_dictionary,
