@@ -13,6 +13,63 @@ from fairseq_ext.synthetic import language_words, make_data, write_text  # noqa:
 REPO = Path(__file__).resolve().parents[1]
 USER_DIR = str(REPO / "fairseq_ext")
 
+# Hand-written word lists of the paper's Section 5 languages, for small real-script corpora
+WORDS = {
+    "en": "the cat dog river house bird sat flew over near old village morning baker opens shop "
+    "before sun rises children walked to school along road fields library keeps books".split(),
+    "fr": "le chat chien rivière maison oiseau assis vola sur près vieux village matin boulanger ouvre "
+    "boutique avant soleil lève enfants marchaient vers école long route champs bibliothèque garde livres".split(),
+    "de": "die Katze Hund Fluss Haus Vogel saß flog über nahe alte Dorf Morgen Bäcker öffnet Laden "
+    "bevor Sonne aufgeht Kinder gingen zur Schule entlang Straße Felder Bibliothek bewahrt Bücher".split(),
+    "ru": "кошка собака река дом птица сидела летела над около старый деревня утром пекарь открывает "
+    "магазин солнце встаёт дети шли в школу по дороге поля библиотека хранит книги".split(),
+    "zh": "猫 狗 河流 房子 鸟 坐在 飞过 附近 古老 村庄 早上 面包师 打开 商店 太阳 升起 孩子们 "
+    "走路 去 学校 沿着 道路 田野 图书馆 保存 书籍".split(),
+}
+
+
+def word_lines(lang: str, n: int, seed: int) -> List[str]:
+    """``n`` sentences of 3-7 of the language's words (no spaces in Chinese)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    words = [rng.choice(WORDS[lang], size=rng.integers(3, 8)) for _ in range(n)]
+    return ["".join(w) + "。" if lang == "zh" else " ".join(w).capitalize() + "." for w in words]
+
+
+def vocabulary_folders(root: Path, langs: List[str]):
+    """(texts, folders): ``word_lines`` text per language and split (200 train, 20 valid and 20
+    test lines), and the joint, union and no_anchors data folders built from it by the
+    corpus pipeline's code."""
+    from preprocess.binarize import DataFolder, build_data_folder
+    from preprocess.config import VocabConfig
+    from preprocess.vocab import train_sentencepiece
+
+    texts = {}
+    for i, lang in enumerate(langs):
+        texts[lang] = {}
+        for j, (split, n) in enumerate((("train", 200), ("valid", 20), ("test", 20))):
+            texts[lang][split] = root / f"{lang}.{split}"
+            texts[lang][split].write_text("\n".join(word_lines(lang, n, 10 * i + j)) + "\n", encoding="utf-8")
+    all_train = root / "all.train"
+    all_train.write_text("".join(texts[lang]["train"].read_text(encoding="utf-8") for lang in langs), encoding="utf-8")
+    cfg = VocabConfig(threads=1)
+    train_sentencepiece(all_train, root / "joint.model", root / "joint.vocab", 300, cfg, langs)
+    own = {}
+    for lang in langs:
+        own[lang] = root / f"{lang}.model"
+        train_sentencepiece(texts[lang]["train"], own[lang], root / f"{lang}.vocab", 120, cfg, [lang])
+    no_prefix = {lang: "" for lang in langs}
+    folders = {
+        "joint": DataFolder("joint", langs, {lang: root / "joint.model" for lang in langs}, texts, no_prefix),
+        "union": DataFolder("union", langs, own, texts, no_prefix),
+        "no_anchors": DataFolder("no_anchors", langs, own, texts, {lang: f"{lang}_" for lang in langs}),
+    }
+    for name, folder in folders.items():
+        build_data_folder(folder, root / name, workers=1, chunk_lines=1000)
+    return texts, {name: root / name for name in folders}
+
+
 # The paper's parameter-sharing rows, as model flags (K=3 and K=6 fit xling_tiny's 8 layers),
 # e.g. sep_emb_l1_3: ["--lang-specific-embeddings", "--lang-specific-layers", "3"]
 SHARING_SETTINGS: Dict[str, List[str]] = {s.name: s.model_flags() for s in model_settings()}

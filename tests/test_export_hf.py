@@ -19,7 +19,7 @@ from fairseq_ext.export_hf.check import TOLERANCE, sentencepiece_ids
 from fairseq_ext.export_hf.tokenizer import aligned_sentencepiece, hf_tokenizer
 from fairseq_ext.export_hf.weights import XlingCheckpoint
 from fairseq_ext.vocab import Vocabulary
-from helpers import REPO, SHARING_SETTINGS, USER_DIR, tiny_train_args, train
+from helpers import REPO, SHARING_SETTINGS, USER_DIR, tiny_train_args, train, vocabulary_folders
 from preprocess.binarize import DataFolder, build_data_folder
 from preprocess.config import VocabConfig
 from preprocess.vocab import train_sentencepiece
@@ -27,14 +27,6 @@ from preprocess.vocab import train_sentencepiece
 pytestmark = pytest.mark.slow  # every sharing setting trained and exported: make test runs it, make test-fast does not
 
 LANGS = ["en", "ru", "zh"]
-WORDS = {
-    "en": "the cat dog river house bird sat flew over near old village morning baker opens shop "
-    "before sun rises children walked to school along road fields library keeps books".split(),
-    "ru": "кошка собака река дом птица сидела летела над около старый деревня утром пекарь открывает "
-    "магазин солнце встаёт дети шли в школу по дороге поля библиотека хранит книги".split(),
-    "zh": "猫 狗 河流 房子 鸟 坐在 飞过 附近 古老 村庄 早上 面包师 打开 商店 太阳 升起 孩子们 "
-    "走路 去 学校 沿着 道路 田野 图书馆 保存 书籍".split(),
-}
 # written by hand, beyond the word lists (so some pieces and characters are rare or unknown)
 SENTENCES = {
     "en": "The old baker opens his shop before the sun rises over the quiet village.",
@@ -51,46 +43,20 @@ VARIANTS = {
     "sep_emb_l1_3": ("joint", ["--language-embeddings"]),
     "sep_emb_l1_6": ("no_anchors", []),
 }
+SHARING_VOCABULARY = {setting: vocabulary for setting, (vocabulary, _) in VARIANTS.items()}
 HYDRA_TRAINED = "sep_emb_l1_6"  # through configs/tiny/sep_emb_l1_6.yaml; the others through fairseq-train
 UPDATES = 4
-
-
-def lines(lang, n, seed):
-    rng = np.random.default_rng(seed)
-    words = [rng.choice(WORDS[lang], size=rng.integers(3, 8)) for _ in range(n)]
-    return ["".join(w) + "。" if lang == "zh" else " ".join(w).capitalize() + "." for w in words]
 
 
 @pytest.fixture(scope="module")
 def data_folders(tmp_path_factory):
     """joint, union and no_anchors folders of en/ru/zh, built by the corpus pipeline's code."""
     root = tmp_path_factory.mktemp("export_data")
-    texts = {}
-    for i, lang in enumerate(LANGS):
-        texts[lang] = {}
-        for j, (split, n) in enumerate((("train", 200), ("valid", 20), ("test", 20))):
-            texts[lang][split] = root / f"{lang}.{split}"
-            texts[lang][split].write_text("\n".join(lines(lang, n, 10 * i + j)) + "\n", encoding="utf-8")
-    all_train = root / "all.train"
-    all_train.write_text("".join(texts[lang]["train"].read_text(encoding="utf-8") for lang in LANGS), encoding="utf-8")
-    cfg = VocabConfig(threads=1)
-    train_sentencepiece(all_train, root / "joint.model", root / "joint.vocab", 300, cfg, LANGS)
-    own = {}
-    for lang in LANGS:
-        own[lang] = root / f"{lang}.model"
-        train_sentencepiece(texts[lang]["train"], own[lang], root / f"{lang}.vocab", 120, cfg, [lang])
-    no_prefix = {lang: "" for lang in LANGS}
-    folders = {
-        "joint": DataFolder("joint", LANGS, {lang: root / "joint.model" for lang in LANGS}, texts, no_prefix),
-        "union": DataFolder("union", LANGS, own, texts, no_prefix),
-        "no_anchors": DataFolder("no_anchors", LANGS, own, texts, {lang: f"{lang}_" for lang in LANGS}),
-    }
-    for name, folder in folders.items():
-        build_data_folder(folder, root / name, workers=1, chunk_lines=1000)
+    texts, folders = vocabulary_folders(root, LANGS)
     test_texts = {
         lang: texts[lang]["test"].read_text(encoding="utf-8").splitlines()[:6] + [SENTENCES[lang]] for lang in LANGS
     }
-    return {"root": root, "texts": test_texts, **{name: root / name for name in folders}}
+    return {"root": root, "texts": test_texts, **folders}
 
 
 def train_tiny(data, save_dir, flags):
@@ -199,10 +165,19 @@ def test_transformers_reproduces_fairseq(setting, exports, reloaded, data_folder
     exported = exports[setting]
     vocab = Vocabulary.load(exported["data"])
     model = fairseq_model(exported)
+    encoder = model.encoder.sentence_encoder
     for lang_id, lang in enumerate(LANGS):
         job = reloaded[f"{setting}/{lang}"]
         texts = data_folders["texts"][lang]
-        assert job["ids"] == [vocab.encode(text, lang).tolist() for text in texts]
+        # with Sep Emb the folder's ids are the rows of the language's own vocabulary
+        vocabulary = encoder.vocabulary_for(lang_id)
+        if vocabulary is not None and SHARING_VOCABULARY[setting] == "union":
+            assert len(vocabulary) < len(vocab.dictionary)
+
+        def dictionary_ids(rows):
+            return rows if vocabulary is None else vocabulary.ids[rows]
+
+        assert job["ids"] == [encoder.token_rows(vocab.encode(text, lang), lang_id).tolist() for text in texts]
         folder = exported["out"] if setting == "default" else exported["out"] / lang
         processor = spm.SentencePieceProcessor(model_file=str(folder / "sentencepiece.bpe.model"))
         assert [sentencepiece_ids(processor, text) for text in texts] == job["ids"]
@@ -210,15 +185,16 @@ def test_transformers_reproduces_fairseq(setting, exports, reloaded, data_folder
         batch, keep = torch.tensor(job["batch"]), torch.tensor(job["attention_mask"]).bool()
         assert not keep.all(), "the batch has padding"
         with torch.no_grad():
-            logits, _ = model(batch, src_lang_id=torch.full((len(batch),), lang_id))
+            logits, _ = model(dictionary_ids(batch), src_lang_id=torch.full((len(batch),), lang_id))
         difference = (logits - torch.from_numpy(job["logits"])).abs()[keep].max().item()
         assert difference <= TOLERANCE, f"{setting}/{lang}: logits differ by {difference}"
 
         # fill-mask: transformers' pipeline ranks tokens as fairseq's model does
         masked = torch.tensor([job["masked_ids"]])
         with torch.no_grad():
-            probs = model(masked, src_lang_id=torch.tensor([lang_id]))[0].softmax(-1)[0]
-        at_mask = probs[masked[0] == vocab.dictionary.index("<mask>")][0]
+            probs = model(dictionary_ids(masked), src_lang_id=torch.tensor([lang_id]))[0].softmax(-1)[0]
+        mask_row = encoder.token_rows(torch.tensor(vocab.dictionary.index("<mask>")), lang_id)
+        at_mask = probs[masked[0] == mask_row][0]
         top = at_mask.topk(3)
         assert [p["token"] for p in job["fill_mask"]] == top.indices.tolist()
         assert np.allclose([p["score"] for p in job["fill_mask"]], top.values.numpy(), atol=TOLERANCE)

@@ -66,8 +66,11 @@ def check_folder(
     pad = vocab.dictionary.pad()
     limit = max_tokens(model.config)
     largest = 0.0
+    encoder = fairseq_model.encoder.sentence_encoder
     for lang, texts in sentences.items():
-        expected = [vocab.encode(text, lang).tolist() for text in texts]
+        # fairseq reads dictionary ids; the folder's ids are the language's rows (the same without Sep Emb)
+        dictionary_ids = [vocab.encode(text, lang) for text in texts]
+        expected = [encoder.token_rows(ids, lang_ids[lang]).tolist() for ids in dictionary_ids]
         for name, got in (
             ("tokenizer", tokenizer(texts)["input_ids"]),
             ("sentencepiece model", [sentencepiece_ids(processor, text) for text in texts]),
@@ -78,10 +81,11 @@ def check_folder(
                         f"the exported {name} gives other ids than fairseq for '{lang}' text "
                         f"{text!r}: {have} instead of {want}"
                     )
-        tokens = padded([ids[:limit] for ids in expected], pad)
+        tokens = padded([ids[:limit].tolist() for ids in dictionary_ids], pad)
+        rows = padded([ids[:limit] for ids in expected], pad)
         with torch.no_grad():
             reference, _ = fairseq_model(tokens, src_lang_id=torch.full((len(texts),), lang_ids[lang]))
-            exported = model(input_ids=tokens, attention_mask=tokens.ne(pad)).logits
+            exported = model(input_ids=rows, attention_mask=rows.ne(pad)).logits
         difference = (reference - exported).abs()[tokens.ne(pad)].max().item()
         if not difference <= TOLERANCE:
             raise ExportCheckError(

@@ -54,17 +54,19 @@ def export(
             f"{data_dir / 'vocab.json'} has no language {', '.join(missing)} of {ckpt.path} "
             f"(task.langs = {','.join(ckpt.langs)}): pass the model's data folder with --data-dir"
         )
-    config = ckpt.hf_config()
-    if len(vocab.dictionary) != config.vocab_size:
+    ckpt.hf_config()  # refuses what XLM-R cannot hold before anything heavy runs
+    if len(vocab.dictionary) != ckpt.dictionary_size:
         raise ValueError(
             f"{data_dir / 'dict.txt'} gives {len(vocab.dictionary)} ids (with <mask>), but {ckpt.path} "
-            f"has {config.vocab_size} embedding rows: pass the model's data folder with --data-dir"
+            f"reads {ckpt.dictionary_size}: pass the model's data folder with --data-dir"
         )
 
     models, _, task = checkpoint_utils.load_model_ensemble_and_task(
         [str(ckpt.path)], arg_overrides={"data": str(data_dir)}
     )
     fairseq_model = models[0].eval()
+    # the weights as loaded: a checkpoint saved with whole-dictionary Sep Emb tables comes converted
+    ckpt.state_dict = fairseq_model.state_dict()
     lang_ids = {lang: i for i, lang in enumerate(ckpt.langs)}
     sentences = {lang: sample_sentences(task, vocab, lang, check_split, check_sentences) for lang in ckpt.langs}
     one_tokenizer = len({vocab.processors[lang].serialized_model_proto() for lang in ckpt.langs}) == 1 and not any(
@@ -84,7 +86,7 @@ def export(
         results = {}
         for name, langs in folders.items():
             folder = staging / name
-            write_folder(folder, ckpt, vocab, langs[0], config)
+            write_folder(folder, ckpt, vocab, langs[0])
             try:
                 difference = check_folder(
                     folder, fairseq_model, vocab, {lang: sentences[lang] for lang in langs}, lang_ids
@@ -102,18 +104,21 @@ def export(
     return results
 
 
-def write_folder(folder: Path, ckpt: XlingCheckpoint, vocab: Vocabulary, lang: str, config) -> None:
+def write_folder(folder: Path, ckpt: XlingCheckpoint, vocab: Vocabulary, lang: str) -> None:
     """``lang``'s model, tokenizer and sentencepiece model as a standard XLM-R folder."""
+    lang_id = ckpt.langs.index(lang)
+    config = ckpt.hf_config(lang_id)
     model = XLMRobertaForMaskedLM(config)
-    model.load_state_dict(ckpt.hf_state_dict(ckpt.langs.index(lang)), strict=True)
+    model.load_state_dict(ckpt.hf_state_dict(lang_id), strict=True)
     model.save_pretrained(folder)
-    aligned = aligned_sentencepiece(vocab, lang)
+    ids = ckpt.vocabulary_ids(lang_id)
+    aligned = aligned_sentencepiece(vocab, lang, None if ids is None else ids.tolist())
     (folder / "sentencepiece.bpe.model").write_bytes(aligned.SerializeToString())
     hf_tokenizer(aligned, model_max_length=max_tokens(config)).save_pretrained(folder)
 
 
 def write_model_card(folder: Path, ckpt, vocab, data_dir, langs, difference, check_split, check_sentences) -> None:
-    config = ckpt.hf_config()
+    config = ckpt.hf_config(ckpt.langs.index(langs[0]))
     served = ", ".join(langs)
     if len(langs) == 1 and len(ckpt.langs) > 1:
         scope = (
@@ -130,6 +135,9 @@ def write_model_card(folder: Path, ckpt, vocab, data_dir, langs, difference, che
         "pipeline_tag": "fill-mask",
         "tags": ["xlm-roberta", "xling"],
     }
+    vocabulary = f"{vocab.setting}: {len(vocab.dictionary)} ids (`dict.txt` and `<mask>`)"
+    if ckpt.vocabulary_ids(ckpt.langs.index(langs[0])) is not None:
+        vocabulary += f"; this folder's language has its own {config.vocab_size} of them, ids 0..{config.vocab_size - 1} here"
     size = (
         f"{config.num_hidden_layers} layers, {config.hidden_size} dimensions, {config.num_attention_heads} heads, "
         f"FFN {config.intermediate_size}, {max_tokens(config)} positions"
@@ -151,7 +159,7 @@ A masked LM of the study *Emerging Cross-lingual Structure in Pretrained Languag
 |---|---|
 | parameter sharing | {ckpt.sharing_setting()} |
 | languages of the model | {", ".join(ckpt.langs)} (this folder: {served}) |
-| vocabulary | {vocab.setting}: {len(vocab.dictionary)} ids (`dict.txt` and `<mask>`) |
+| vocabulary | {vocabulary} |
 | data | `{data_dir}` |
 | training | {ckpt.num_updates} updates (`{ckpt.path.name}`, `--arch {ckpt.arch}`) |
 | size | {size} |

@@ -18,7 +18,7 @@ merges from the language's own pieces only (the other languages' pieces stay in 
 vocabulary, so their ids decode, but no merge produces them), or the Unigram scores.
 """
 
-from typing import List
+from typing import List, Optional, Sequence
 
 import sentencepiece as spm
 from sentencepiece import sentencepiece_model_pb2 as spm_pb2
@@ -34,10 +34,12 @@ SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>"]  # fairseq's Dictionary ids 0
 MASK = "<mask>"
 
 
-def _dictionary_symbols(vocab: Vocabulary) -> List[str]:
-    """The symbols of dict.txt in id order (without fairseq's specials and <mask>)."""
+def _dictionary_symbols(vocab: Vocabulary, ids: Optional[Sequence[int]] = None) -> List[str]:
+    """The symbols of dict.txt in id order (without fairseq's specials and <mask>), or those of ``ids``."""
     d = vocab.dictionary
-    return d.symbols[d.nspecial : d.index(MASK)]
+    if ids is None:
+        return d.symbols[d.nspecial : d.index(MASK)]
+    return [d.symbols[i] for i in ids if d.nspecial <= i < d.index(MASK)]
 
 
 def _model_proto(processor: spm.SentencePieceProcessor) -> spm_pb2.ModelProto:
@@ -64,8 +66,12 @@ def _check_supported(proto: spm_pb2.ModelProto, where: str) -> None:
         raise ValueError(f"{where}: cannot export a sentencepiece model with " + ", ".join(problems))
 
 
-def aligned_sentencepiece(vocab: Vocabulary, lang: str) -> spm_pb2.ModelProto:
-    """``lang``'s sentencepiece model with its pieces in dict.txt order: sentencepiece id = model id - 1."""
+def aligned_sentencepiece(vocab: Vocabulary, lang: str, ids: Optional[Sequence[int]] = None) -> spm_pb2.ModelProto:
+    """``lang``'s sentencepiece model with its pieces in dict.txt order: sentencepiece id = model id - 1.
+
+    ``ids``: the dictionary ids of the model's rows when the language has its own vocabulary
+    (Sep Emb); model id = row, and a character outside it is ``<unk>``, as fairseq reads it.
+    """
     where = f"the sentencepiece model of '{lang}' in {vocab.data_dir}"
     own = _model_proto(vocab.processors[lang])
     _check_supported(own, where)
@@ -86,7 +92,7 @@ def aligned_sentencepiece(vocab: Vocabulary, lang: str) -> spm_pb2.ModelProto:
     spec.unk_piece, spec.bos_piece, spec.eos_piece = "<unk>", "<s>", "</s>"
 
     seen = set()
-    for symbol in _dictionary_symbols(vocab):
+    for symbol in _dictionary_symbols(vocab, ids):
         own_piece = own_pieces.get(symbol[len(prefix) :]) if symbol.startswith(prefix) else None
         if own_piece is not None:
             aligned.pieces.add().CopyFrom(own_piece)

@@ -4,7 +4,9 @@ as the state dict of a standard ``XLMRobertaForMaskedLM``.
 A language's model is what fairseq runs for it: its token and position tables and lower
 layers (named by ``fairseq_ext.models.layout``, as the model names them), the shared upper
 layers, the shared embedding LayerNorm and LM head, and the LM head's output tied to the
-language's token table. The language vector of
+language's token table. With Sep Emb that table covers the language's own vocabulary
+(``vocabulary_ids``), so the folder's ids are its rows and the LM head's bias is taken
+at the dictionary ids of those rows. The language vector of
 ``--language-embeddings`` is added to every position before the embedding LayerNorm,
 which is what XLM-R's ``token_type_embeddings[0]`` does, so it is stored there.
 """
@@ -118,7 +120,19 @@ class XlingCheckpoint:
             raise ValueError(f"{self.path} has no tensor '{key}', which its options require")
         return self.state_dict[key]
 
-    def hf_config(self) -> XLMRobertaConfig:
+    def vocabulary_ids(self, lang: int):
+        """The dictionary id of each row of ``lang``'s token table; None when the rows are the ids."""
+        name = self.layout.vocabulary(lang)
+        return None if name is None else self._tensor(ENCODER + name + ".ids")
+
+    @property
+    def dictionary_size(self) -> int:
+        """The ids the model reads (dict.txt and <mask>)."""
+        name = self.layout.vocabulary(0)
+        key = ENCODER + (self.layout.token_table(0) + ".weight" if name is None else name + ".rows")
+        return self._tensor(key).shape[0]
+
+    def hf_config(self, lang: int = 0) -> XLMRobertaConfig:
         args, layout = self.args, self.layout
         unsupported = {
             "--no-token-positional-embeddings": not layout.positions,
@@ -132,7 +146,7 @@ class XlingCheckpoint:
         found = [name for name, present in unsupported.items() if present]
         if found:
             raise ValueError(f"{self.path}: XLM-R has no equivalent of " + ", ".join(found))
-        tokens = self._tensor(ENCODER + layout.token_table(0) + ".weight")
+        tokens = self._tensor(ENCODER + layout.token_table(lang) + ".weight")
         return XLMRobertaConfig(
             vocab_size=tokens.shape[0],
             hidden_size=tokens.shape[1],
@@ -178,6 +192,10 @@ class XlingCheckpoint:
     def hf_state_dict(self, lang: int) -> Dict[str, torch.Tensor]:
         """The weights of language ``lang`` (its index in ``langs``) under XLM-R's names."""
         weights = {hf: self._tensor(source) for hf, source in self._source_names(lang).items()}
+        ids = self.vocabulary_ids(lang)
+        if ids is not None:  # the bias of each of the language's rows
+            for name in ("lm_head.decoder.bias", "lm_head.bias"):
+                weights[name] = weights[name][ids]
         hidden = weights["roberta.embeddings.word_embeddings.weight"].shape[1]
         weights["roberta.embeddings.token_type_embeddings.weight"] = (
             self._tensor(ENCODER + LANGUAGE_VECTORS + ".weight")[lang : lang + 1]
