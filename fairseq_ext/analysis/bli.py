@@ -46,7 +46,6 @@ def input_embedding_space(model: Pretrained, lang: str, lowercase: bool = True) 
     exactly that piece. The first piece of a word (in dictionary order) wins on case clashes."""
     vocab = model.vocab
     prefix = vocab.piece_prefix.get(lang, "")
-    table = model.encoder.embed_tokens_for(model.lang_id(lang)).weight.detach()
     words, rows = [], []
     seen = set()
     for i, symbol in enumerate(vocab.dictionary.symbols):
@@ -61,7 +60,9 @@ def input_embedding_space(model: Pretrained, lang: str, lowercase: bool = True) 
         rows.append(i)
     if not words:
         raise ValueError(f"the vocabulary of {vocab.data_dir} has no single-piece word of '{lang}'")
-    return WordSpace(words, table[torch.tensor(rows)].float().cpu())
+    with torch.no_grad():  # the dictionary ids' rows in the language's own table
+        vectors = model.encoder.token_vectors(torch.tensor(rows), model.lang_id(lang))
+    return WordSpace(words, vectors.float().cpu())
 
 
 def frequent_words(encoded: Sequence[SentenceWords], max_words: int, min_count: int) -> List[str]:

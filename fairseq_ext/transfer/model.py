@@ -39,10 +39,10 @@ def load_pretrained(checkpoint: str, vocab_dir: Optional[str] = None) -> Pretrai
     models, _, task = checkpoint_utils.load_model_ensemble_and_task([str(checkpoint)], arg_overrides=overrides)
     encoder = models[0].encoder.sentence_encoder
     vocab = Vocabulary.load(vocab_dir or task.cfg.data)
-    if len(vocab.dictionary) != encoder.embed_tokens.num_embeddings:
+    if len(vocab.dictionary) != encoder.dictionary_size:
         raise ValueError(
-            f"{vocab.data_dir / 'dict.txt'} gives {len(vocab.dictionary)} ids but {checkpoint} has "
-            f"{encoder.embed_tokens.num_embeddings} embedding rows: model.vocab_dir is not its pretraining data"
+            f"{vocab.data_dir / 'dict.txt'} gives {len(vocab.dictionary)} ids but {checkpoint} reads "
+            f"{encoder.dictionary_size}: model.vocab_dir is not its pretraining data"
         )
     return Pretrained(encoder=encoder, langs=list(task.langs), vocab=vocab)
 
