@@ -201,8 +201,6 @@ def test_temperature_resampling_of_five_languages_gives_q(alpha):
         assert all(len(d) > n for d, n in zip(grouped.datasets[1:], sizes[1:]))
 
 
-@pytest.mark.xfail(strict=True, reason="temperature_probs/temperature_resample do not check alpha yet: a negative "
-                                       "alpha favours small languages beyond uniform, NaN gives NaN shares")
 @pytest.mark.parametrize("alpha", [-0.5, float("nan")])
 def test_temperature_resampling_rejects_a_bad_alpha(alpha):
     with pytest.raises(ValueError, match="alpha"):

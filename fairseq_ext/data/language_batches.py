@@ -17,6 +17,8 @@ logger = logging.getLogger(__name__)
 
 def temperature_probs(sizes: Sequence[int], alpha: float) -> np.ndarray:
     """q_l proportional to (n_l / N) ** alpha; alpha=1 keeps the natural mix, 0 is uniform."""
+    if not (np.isfinite(alpha) and alpha >= 0):  # below 0 would favour small languages beyond uniform
+        raise ValueError(f"--multilang-sampling-alpha (task.multilang_sampling_alpha) {alpha}: expected a number >= 0")
     sizes = np.asarray(sizes, dtype=np.float64)
     if (sizes <= 0).any():
         raise ValueError(f"every language needs at least one sample, got sizes {sizes.tolist()}")
