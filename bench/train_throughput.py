@@ -174,7 +174,16 @@ def run_fairseq(args, system, data):
         mixed_precision.uninstall()
     batches = loader_batches(trainer.get_train_iterator(epoch=1, load_dataset=True))
     params = sum(p.numel() for p in trainer.model.parameters())
-    return time_steps(args, system, lambda batch: trainer.train_step([batch]), batches), params
+    return time_steps(args, system, lambda batch: trainer.train_step([batch]), batches), params, output_widths(trainer.model)
+
+
+def output_widths(model):
+    """{language id: logits per masked token} where the LM head scores a language's own
+    vocabulary (Sep Emb); empty where it scores the whole dictionary."""
+    encoder = model.encoder.sentence_encoder
+    if not getattr(encoder, "vocabularies", None):
+        return {}
+    return {lang: len(encoder.vocabulary_for(lang)) for lang in range(encoder.num_langs)}
 
 
 def run_hf(args, system, data):
@@ -326,26 +335,39 @@ def worker(args):
     data = Path(args.data_dir)
     if args.worker in HF_SYSTEMS:
         (batches, seconds), params = run_hf(args, args.worker, data)
+        widths = {}
     else:
-        (batches, seconds), params = run_fairseq(args, args.worker, data)
+        (batches, seconds), params, widths = run_fairseq(args, args.worker, data)
     tokens = sum(int(b["ntokens"]) for b in batches)
-    masked = sum(int(b["target"].ne(1).sum()) for b in batches)
+    masked_per_batch = [int(b["target"].ne(1).sum()) for b in batches]
+    masked = sum(masked_per_batch)
+    # the LM head's width per masked token, over the timed batches' languages
+    width = sum(
+        count * widths.get(b["net_input"].get("lang"), dictionary_size(data)) for b, count in zip(batches, masked_per_batch)
+    ) / max(masked, 1)
     print(json.dumps({
         "system": args.worker, "tokens_per_s": tokens / seconds, "seconds": seconds, "tokens": tokens,
-        "masked_fraction": masked / tokens, "params": params, "peak_memory_mb": peak_memory_mb(args.device),
+        "masked_fraction": masked / tokens, "head_width": width, "params": params,
+        "peak_memory_mb": peak_memory_mb(args.device),
     }))
 
 
 # ---------------------------------------------------------------------------- driver
 
 
-def flops_per_token(args, vocab, masked_fraction):
-    """Training FLOPs per token (forward + backward = 3 x forward, 2 FLOPs per multiply-add)."""
+def flops_per_token(args, head_width, masked_fraction):
+    """Training FLOPs per token (forward + backward = 3 x forward, 2 FLOPs per multiply-add).
+
+    ``head_width``: the logits per masked token (the dictionary, or with Sep Emb the language's own vocabulary)."""
     d, f, layers, seq = args.dim, args.ffn, args.layers, args.seq
     matmul = layers * (4 * d * d + 2 * d * f)  # q, k, v, out projections and the FFN
     attention = layers * 2 * seq * d  # scores and weighted sum, per token
-    head = masked_fraction * (d * d + d * vocab)  # the LM head runs on masked tokens only
-    return 6 * (matmul + attention + head)
+    return 6 * (matmul + attention) + masked_fraction * head_flops_per_masked_token(args, head_width)
+
+
+def head_flops_per_masked_token(args, head_width):
+    """The LM head's training FLOPs per masked token: its dense layer and the output projection."""
+    return 6 * (args.dim * args.dim + args.dim * head_width)
 
 
 def measured_peak_flops(device, dtype):
@@ -425,7 +447,7 @@ def ensure_data(args, setting="synthetic"):
     root = given or Path(tempfile.mkdtemp(prefix="xling_bench_"))
     root.mkdir(parents=True, exist_ok=True)
     lines = lines_needed(args)
-    name = f"{setting}{args.vocab_size if setting != 'synthetic' else ''}_{lines}lines"
+    name = f"{setting}{args.vocab_size if setting != 'synthetic' else ''}_{lines}lines_lexicon"
     if (root / name / "bin" / "dict.txt").exists():
         return root / name / "bin"
     building = Path(tempfile.mkdtemp(prefix=name + ".", dir=root))  # renamed when complete
@@ -437,6 +459,10 @@ def ensure_data(args, setting="synthetic"):
         for i, (lang, lang_words) in enumerate(words.items()):
             text = {split: Path(raw) / f"{lang}.{split}" for split in ("train", "valid")}
             write_zipf_text(text["train"], lang_words, lines, seed=10 * i)
+            with open(text["train"], "a", encoding="utf-8") as f:
+                # every piece once, so each language's vocabulary (Sep Emb's table) is all of its pieces,
+                # as a real corpus's is, not just the Zipf draws' head
+                f.writelines(" ".join(lang_words[start : start + 20]) + "\n" for start in range(0, len(lang_words), 20))
             write_zipf_text(text["valid"], lang_words, 50, seed=10 * i + 1)
             binarize(building / "bin" / "dict.txt", text["train"], text["valid"], building / "bin" / lang)
     os.replace(building, root / name)
@@ -502,11 +528,15 @@ def main(argv=None):
     for system, runs in results.items():
         tps = statistics.median(r["tokens_per_s"] for r in runs)
         vocab = dictionary_size(folders[system])
-        fpt = flops_per_token(args, vocab, runs[0]["masked_fraction"])
+        width = runs[0].get("head_width", vocab)
+        fpt = flops_per_token(args, width, runs[0]["masked_fraction"])
+        head = head_flops_per_masked_token(args, width)
         record = {"vocab": system_vocab(args, system), "vocab_size": vocab, "data": str(folders[system]),
+                  "head_width": width, "head_flops_per_masked_token": head,
                   "tokens_per_s": [r["tokens_per_s"] for r in runs], "flops_per_token": fpt,
                   "mfu": tps * fpt / peak, "peak_memory_mb": max(r["peak_memory_mb"] for r in runs), "runs": runs}
         line = (f"{system:26s} median {tps:10.0f} tokens/s  {fpt / 1e6:7.1f} MFLOP/token  "
+                f"LM head {width:7.0f} logits, {head / 1e6:6.1f} MFLOP/masked token  "
                 f"peak memory {record['peak_memory_mb']:8.0f} MB  MFU {100 * record['mfu']:5.1f}%")
         if args.spec_tflops:
             record["mfu_spec"] = tps * fpt / (args.spec_tflops * 1e12)
