@@ -169,3 +169,25 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def whole_dictionary_layout(path, old_path):
+    """``path``'s checkpoint as saved before per-language vocabularies: every language's
+    token table has a row per dictionary id (the rows a language lacks hold noise)."""
+    import torch
+
+    state = torch.load(path, map_location="cpu")
+    model, generator = state["model"], torch.Generator().manual_seed(0)
+    encoder = "encoder.sentence_encoder."
+    num_langs = sum(1 for key in model if key.startswith(encoder + "vocabularies.") and key.endswith(".ids"))
+    for lang in range(num_langs):
+        table_key = encoder + ("embed_tokens.weight" if lang == 0 else f"extra_embed_tokens.{lang - 1}.weight")
+        ids = model.pop(f"{encoder}vocabularies.{lang}.ids")
+        rows = model.pop(f"{encoder}vocabularies.{lang}.rows")
+        table = torch.randn(len(rows), model[table_key].shape[1], generator=generator)
+        table[ids] = model[table_key]
+        model[table_key] = table
+    model["encoder.lm_head.weight"] = model[encoder + "embed_tokens.weight"]
+    options = state["cfg"]["model"]  # a Namespace from fairseq-train, a dict from fairseq-hydra-train
+    (options if isinstance(options, dict) else vars(options)).pop("lang_vocab_sizes")
+    torch.save(state, old_path)

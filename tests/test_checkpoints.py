@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from helpers import SHARING_SETTINGS, tiny_train_args, train
+from helpers import SHARING_SETTINGS, tiny_train_args, train, whole_dictionary_layout
 
 
 def final_parameters(save_dir):
@@ -63,27 +63,6 @@ def test_a_checkpoint_that_would_run_code_is_refused(tmp_path):
         check=True,
     )
     assert marker.exists()
-
-
-def whole_dictionary_layout(path, old_path):
-    """``path``'s checkpoint as saved before per-language vocabularies: every language's
-    token table has a row per dictionary id (the rows a language lacks hold noise)."""
-    state = torch.load(path, map_location="cpu")
-    model, generator = state["model"], torch.Generator().manual_seed(0)
-    encoder = "encoder.sentence_encoder."
-    vocab_keys = sorted(k for k in model if k.startswith(encoder + "vocabularies."))
-    for key in ("embed_tokens.weight", "extra_embed_tokens.0.weight"):
-        lang = 0 if key.startswith("embed") else 1
-        ids, rows = model[f"{encoder}vocabularies.{lang}.ids"], model[f"{encoder}vocabularies.{lang}.rows"]
-        table = torch.randn(len(rows), model[encoder + key].shape[1], generator=generator)
-        table[ids] = model[encoder + key]
-        model[encoder + key] = table
-    model["encoder.lm_head.weight"] = model[encoder + "embed_tokens.weight"]
-    for key in vocab_keys:
-        del model[key]
-    options = state["cfg"]["model"]  # a Namespace from fairseq-train, a dict from fairseq-hydra-train
-    vars(options).pop("lang_vocab_sizes") if not isinstance(options, dict) else options.pop("lang_vocab_sizes")
-    torch.save(state, old_path)
 
 
 def test_a_checkpoint_with_whole_dictionary_tables_loads_converted(bilingual_data, tmp_path):

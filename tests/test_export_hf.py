@@ -19,7 +19,9 @@ from fairseq_ext.export_hf.check import TOLERANCE, sentencepiece_ids
 from fairseq_ext.export_hf.tokenizer import aligned_sentencepiece, hf_tokenizer
 from fairseq_ext.export_hf.weights import XlingCheckpoint
 from fairseq_ext.vocab import Vocabulary
-from helpers import REPO, SHARING_SETTINGS, USER_DIR, tiny_train_args, train, vocabulary_folders
+from helpers import (
+    REPO, SHARING_SETTINGS, USER_DIR, tiny_train_args, train, vocabulary_folders, whole_dictionary_layout,
+)
 from preprocess.binarize import DataFolder, build_data_folder
 from preprocess.config import VocabConfig
 from preprocess.vocab import train_sentencepiece
@@ -298,3 +300,16 @@ def test_the_check_fails_on_wrong_weights(exports, tmp_path, monkeypatch):
     with pytest.raises(ExportCheckError, match="logits of 'ru' differ"):
         export(exported["checkpoint"], out)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_checkpoint_with_whole_dictionary_tables_exports_converted(exports, tmp_path):
+    """Saved before per-language vocabularies (every Sep Emb table over the whole union
+    dictionary): the export converts it from its data and writes what the new layout gives."""
+    new = exports["sep_emb"]
+    old = tmp_path / "old.pt"
+    whole_dictionary_layout(new["checkpoint"], old)
+    differences = export(old, tmp_path / "hf")
+    assert set(differences) == set(LANGS) and all(d <= TOLERANCE for d in differences.values())
+    for lang in LANGS:
+        for name in ("config.json", "tokenizer.json"):
+            assert (tmp_path / "hf" / lang / name).read_text() == (new["out"] / lang / name).read_text(), (lang, name)

@@ -129,8 +129,10 @@ class XlingCheckpoint:
     def dictionary_size(self) -> int:
         """The ids the model reads (dict.txt and <mask>)."""
         name = self.layout.vocabulary(0)
-        key = ENCODER + (self.layout.token_table(0) + ".weight" if name is None else name + ".rows")
-        return self._tensor(key).shape[0]
+        if name is not None and ENCODER + name + ".rows" in self.state_dict:
+            return self.state_dict[ENCODER + name + ".rows"].shape[0]
+        # tables over the whole dictionary: no Sep Emb, or saved before per-language vocabularies
+        return self._tensor(ENCODER + self.layout.token_table(0) + ".weight").shape[0]
 
     def hf_config(self, lang: int = 0) -> XLMRobertaConfig:
         args, layout = self.args, self.layout
