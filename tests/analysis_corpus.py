@@ -17,8 +17,7 @@ from typing import Dict, List
 import numpy as np
 
 from fairseq_ext.synthetic import binarize
-from helpers import tiny_train_args, train
-from test_vocab import train_spm, write_dict
+from helpers import tiny_train_args, train, train_spm, write_dict
 
 CYRILLIC = dict(zip("abdegiklmnoprstuvz", "абдегиклмнопрстувз"))
 N_WORDS = 150

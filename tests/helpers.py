@@ -191,3 +191,19 @@ def whole_dictionary_layout(path, old_path):
     options = state["cfg"]["model"]  # a Namespace from fairseq-train, a dict from fairseq-hydra-train
     (options if isinstance(options, dict) else vars(options)).pop("lang_vocab_sizes")
     torch.save(state, old_path)
+
+
+def train_spm(path, lines, vocab_size):
+    """A BPE sentencepiece model of ``lines`` at ``path``.model, loaded."""
+    import sentencepiece as spm
+
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(lines), model_prefix=str(path), vocab_size=vocab_size,
+        model_type="bpe", character_coverage=1.0, minloglevel=2,
+    )
+    return spm.SentencePieceProcessor(model_file=f"{path}.model")
+
+
+def write_dict(path, pieces):
+    """A dict.txt of ``pieces`` in order (count 1 each)."""
+    path.write_text("".join(f"{p} 1\n" for p in pieces), encoding="utf-8")

@@ -22,35 +22,13 @@ from fairseq_ext.demo.config import load_config as load_demo_config
 from xling.settings import comparisons, get as get_setting
 from fairseq_ext.transfer.table import ROW_NAMES
 from helpers import REPO
-from registry_slice import SMALL
+from registry_slice import DEMO_TASKS as TASKS, small_demo_config
 
 pytestmark = pytest.mark.slow  # a reduced demo end to end: make test runs it, make test-fast does not
 
 CHROMIUM = "chromium"
 DEFAULTS = load_demo_config(REPO / "configs/demo/default.yaml")
 SETTINGS = tuple(name for name, spec in DEFAULTS.pretrain.settings.items() if not spec.monolingual)
-TASKS = ("bible_genre", "libreoffice_module")
-
-
-def small_demo_config(path: Path, out: Path, data_dir: Path, cache: Path) -> Path:
-    cfg = yaml.safe_load((REPO / "configs/demo/default.yaml").read_text(encoding="utf-8"))
-    cfg.update(out_dir=str(out), data_dir=str(data_dir), jobs=2)
-    cfg["data"] = {**SMALL, "fetch": {"cache_dir": str(cache)}}
-    cfg["pretrain"].update(updates=24, overrides=["checkpoint.save_interval_updates=12"])
-    cfg["transfer"]["tasks"] = list(TASKS)  # both stand-in tasks, though the default runs one
-    cfg["transfer"]["overrides"] = [
-        "train.epochs=1", "head.pooling=mean", "data.max_train_examples=48",
-        "grid.train.batch_size=[16]", "grid.train.lr=[1e-3]",
-    ]
-    cfg["analysis"]["overrides"] = [
-        "bli.seed_words=100", "bli.test_words=100", "bli.min_count=1", "bli.fasttext.dim=16", "bli.fasttext.epochs=2",
-        "retrieval.max_train=60", "retrieval.max_test=40", "cka.max_sentences=40", "word_maps.max_sentences=40",
-        "word_maps.max_pairs=400",
-    ]
-    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
-    return path
-
-
 def run_demo(config: Path, *args):
     return subprocess.run(
         [sys.executable, "-m", "fairseq_ext.demo", "--config", str(config), *args],

@@ -17,7 +17,7 @@ import yaml
 from helpers import REPO
 from fairseq_ext.checkpoints import stored_updates
 from slurm.runs import CHECKPOINTS, DONE, read_log
-from test_demo import small_demo_config
+from registry_slice import small_demo_config
 import pytest
 
 pytestmark = pytest.mark.slow  # a reduced demo, interrupted and resumed: make test runs it, make test-fast does not

@@ -21,8 +21,7 @@ from fairseq_ext.transfer.formats import read_bio, read_conllu, read_labelled_ts
 from fairseq_ext.transfer.grid import run_grid
 from fairseq_ext.transfer.heads import BiaffineParserHead, TaggingHead
 from fairseq_ext.transfer.model import TransferModel, frozen_modules, load_pretrained
-from helpers import SHARING_SETTINGS, build_task_and_model, tiny_train_args, train
-from test_vocab import train_spm, write_dict
+from helpers import SHARING_SETTINGS, build_task_and_model, tiny_train_args, train, train_spm, write_dict
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "transfer"

@@ -3,27 +3,15 @@
 import json
 
 import pytest
-import sentencepiece as spm
 
 from fairseq_ext.vocab import Vocabulary
+from helpers import train_spm, write_dict
 
 TEXT = {
     "en": "the cat sat on the mat and the dog sat on the log",
     "ru": "кошка сидела на коврике а собака сидела на бревне",
     "zh": "猫坐在垫子上，狗坐在木头上。",
 }
-
-
-def train_spm(path, lines, vocab_size):
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(lines), model_prefix=str(path), vocab_size=vocab_size,
-        model_type="bpe", character_coverage=1.0, minloglevel=2,
-    )
-    return spm.SentencePieceProcessor(model_file=f"{path}.model")
-
-
-def write_dict(path, pieces):
-    path.write_text("".join(f"{p} 1\n" for p in pieces), encoding="utf-8")
 
 
 def test_joint_vocabulary_ids_are_sentencepiece_ids_plus_one(tmp_path):
