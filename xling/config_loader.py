@@ -1,5 +1,6 @@
 """How every command reads its configuration: a dataclass schema (with help text), YAML
-files merged over it in order, then ``key=value`` overrides. A problem is a
+files merged over it in order, a caller's changes (a nested dict: a demo's per-pair
+settings, a run's recorded config), then ``key=value`` overrides. A problem is a
 :class:`ConfigError` that names the file or the override it came from and the key.
 
 Each command keeps its own schema and its own checks of the values (``check``); this
@@ -81,7 +82,9 @@ def to_object(merged: DictConfig, sources: str = "", check: Optional[Callable] =
 def load(schema: Type[T], paths: Sequence = (), overrides: Sequence[str] = (), what: str = "config",
          check: Optional[Callable[[T], None]] = None, changes: Optional[Dict[str, Any]] = None) -> T:
     """``schema`` read from ``paths``, ``changes`` then ``overrides``, converted and checked."""
-    sources = " + ".join([str(p) for p in paths] + [f"override {o!r}" for o in overrides])
+    sources = " + ".join(
+        [str(p) for p in paths] + (["changes " + ", ".join(changes)] if changes else []) + [f"override {o!r}" for o in overrides]
+    )
     return to_object(merge(schema, paths, overrides, what, changes), sources, check)
 
 

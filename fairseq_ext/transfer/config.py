@@ -5,7 +5,7 @@ that names it. The shipped configs are in ``configs/transfer/``."""
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Sequence
 
-from omegaconf import MISSING, OmegaConf
+from omegaconf import MISSING
 
 from xling import config_loader
 from xling.config_loader import ConfigError
@@ -141,7 +141,7 @@ def load_config(path: Optional[str] = None, overrides: Sequence[str] = ()) -> Tr
 
 def config_from_dict(config: Dict[str, Any]) -> TransferConfig:
     """The config a run recorded in its result.json (already resolved)."""
-    return to_config(OmegaConf.merge(OmegaConf.structured(TransferConfig), OmegaConf.create(config)))
+    return config_loader.load(TransferConfig, what="recorded transfer config", check=check, changes=config)
 
 
 def check(cfg: TransferConfig) -> None:
