@@ -102,3 +102,21 @@ def test_every_language_exports_with_fairseqs_logits(five_languages):
         assert config["vocab_size"] == len(rows)  # the language's own vocabulary, not the dictionary
         tokenizer = json.loads((out / lang / "tokenizer.json").read_text(encoding="utf-8"))
         assert len(tokenizer["model"]["vocab"]) == len(rows)
+
+
+def test_input_embedding_word_translation_reads_each_languages_own_rows(five_languages):
+    from fairseq_ext.analysis.bli import input_embedding_space
+    from fairseq_ext.transfer.model import load_pretrained
+
+    model = load_pretrained(str(five_languages["checkpoint"]))
+    dictionary = model.vocab.dictionary
+    for lang in ("fr", "zh"):
+        space = input_embedding_space(model, lang)
+        lang_id = model.lang_id(lang)
+        table = model.encoder.embed_tokens_for(lang_id).weight
+        rows = model.encoder.vocabulary_for(lang_id).rows
+        assert len(space.words) > 5
+        for word, vector in zip(space.words[:5], space.vectors[:5]):
+            (piece,) = model.vocab.pieces(word, lang)
+            row = rows[dictionary.index(piece)]
+            assert row != dictionary.unk() and torch.equal(vector, table[row].detach().float())
