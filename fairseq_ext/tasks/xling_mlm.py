@@ -71,6 +71,7 @@ class XlingMaskedLMTask(MaskedLMTask):
         # random replacement tokens must come from the batch language's vocabulary.
         self.replace_within_language = False
         self._token_counts: Dict[str, np.ndarray] = {}  # by split prefix
+        self._language_vocabularies: Dict[str, np.ndarray] = {}  # by language
 
     @classmethod
     def setup_task(cls, cfg: XlingMLMConfig, **kwargs):
@@ -128,17 +129,19 @@ class XlingMaskedLMTask(MaskedLMTask):
         id here, and its random replacement tokens are drawn from them. Without a
         ``vocab.json`` (data binarized by hand) the training data alone decides.
         """
-        dictionary = self.source_dictionary
-        own = np.zeros(len(dictionary), dtype=bool)
-        own[: dictionary.nspecial] = True
-        own[self.mask_idx] = True
-        counts = self.token_counts(lang)
-        own[: len(counts)] |= counts > 0
-        if os.path.exists(os.path.join(self.data_path, "vocab.json")):
-            from fairseq_ext.vocab import Vocabulary
+        if lang not in self._language_vocabularies:  # asked by the model and by every load_dataset
+            dictionary = self.source_dictionary
+            own = np.zeros(len(dictionary), dtype=bool)
+            own[: dictionary.nspecial] = True
+            own[self.mask_idx] = True
+            counts = self.token_counts(lang)
+            own[: len(counts)] |= counts > 0
+            if os.path.exists(os.path.join(self.data_path, "vocab.json")):
+                from fairseq_ext.vocab import Vocabulary
 
-            own[Vocabulary.load(self.data_path).language_ids(lang)] = True
-        return np.flatnonzero(own)
+                own[Vocabulary.load(self.data_path).language_ids(lang)] = True
+            self._language_vocabularies[lang] = np.flatnonzero(own)
+        return self._language_vocabularies[lang]
 
     def _shard_path(self, epoch: int) -> str:
         paths = utils.split_paths(self.cfg.data)
