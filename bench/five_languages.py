@@ -15,7 +15,6 @@ Writes OUT/summary.json and prints its tables.
 
 import argparse
 import json
-import math
 import shutil
 import sys
 from pathlib import Path
@@ -60,8 +59,11 @@ def pretrain_runs(args, out: Path, data: Path):
     ]
 
 
-def standard_error(p: float, n: int) -> float:
-    return math.sqrt(max(p * (1 - p), 1e-12) / n)
+def margin_se(accuracy: float, majority: float, n: int) -> float:
+    """The demo's rule (``demo.claims``): binomial SE of the model's accuracy; the majority class is fixed."""
+    from fairseq_ext.demo.claims import binomial_se
+
+    return 100 * (accuracy - majority) / binomial_se(100 * accuracy, n)
 
 
 def transfer(checkpoints, data: Path, out: Path):
@@ -77,12 +79,12 @@ def transfer(checkpoints, data: Path, out: Path):
             f"out_dir={out / 'transfer' / setting}", "name=bible_genre", f"setting={setting}", *TRANSFER, *targets,
         ])
         result = finetune(cfg)
-        sizes, dev_size = evaluated_sizes(result, TARGETS)
+        sizes, _ = evaluated_sizes(result, TARGETS)
         row = {"en_dev": result["dev"]["accuracy"], "en_dev_majority": result["majority_baseline"]["dev"]}
         for lang in TARGETS:
             accuracy, majority = result["test"][lang]["accuracy"], result["majority_baseline"][lang]
             row[lang] = {"accuracy": accuracy, "majority": majority, "n": sizes[lang],
-                         "margin_se": (accuracy - majority) / standard_error(majority, sizes[lang])}
+                         "margin_se": margin_se(accuracy, majority, sizes[lang])}
         rows[setting] = row
     return rows
 
