@@ -207,3 +207,12 @@ def train_spm(path, lines, vocab_size):
 def write_dict(path, pieces):
     """A dict.txt of ``pieces`` in order (count 1 each)."""
     path.write_text("".join(f"{p} 1\n" for p in pieces), encoding="utf-8")
+
+
+def training_ids(task, lang: str) -> set:
+    """The ids in a language's binarized training split, read directly (not through the task's counts)."""
+    import numpy as np
+    from fairseq.data import data_utils
+
+    dataset = data_utils.load_indexed_dataset(task.split_prefix("train", lang), task.source_dictionary)
+    return set(np.concatenate([dataset[i].numpy() for i in range(len(dataset))]).tolist())

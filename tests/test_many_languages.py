@@ -8,14 +8,13 @@ import numpy as np
 import pytest
 import torch
 from fairseq import checkpoint_utils
-from fairseq.data import data_utils
 
 from fairseq_ext.export_hf import export
 from fairseq_ext.export_hf.check import TOLERANCE
 from fairseq_ext.transfer.config import load_config
 from fairseq_ext.transfer.finetune import evaluated_sizes, finetune
 from fairseq_ext.vocab import Vocabulary
-from helpers import REPO, SHARING_SETTINGS, WORDS, tiny_train_args, train, vocabulary_folders
+from helpers import REPO, SHARING_SETTINGS, WORDS, tiny_train_args, train, training_ids, vocabulary_folders
 
 pytestmark = pytest.mark.slow
 
@@ -41,8 +40,7 @@ def test_token_tables_hold_each_languages_own_vocabulary(five_languages):
     sizes = []
     for lang_id, lang in enumerate(LANGS):
         ids = set(encoder.vocabulary_for(lang_id).ids.tolist())
-        data = data_utils.load_indexed_dataset(task.split_prefix("train", lang), dictionary)
-        in_data = set(np.concatenate([data[i].numpy() for i in range(len(data))]).tolist())
+        in_data = training_ids(task, lang)
         pieces = {dictionary.index(vocab.pieces(word, lang)[0]) for word in WORDS[lang][:5]}
         assert in_data <= ids and pieces <= ids and {0, 1, 2, 3, len(dictionary) - 1} <= ids
         # a language of another script has pieces this one's vocabulary lacks
