@@ -14,7 +14,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List
+from typing import Callable, Dict, Iterable, List, Sequence
 
 import submitit
 
@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 # SLURM job states in which a job may still run (or run again)
 # how long stopped local jobs get to end before they are killed
 STOP_GRACE_S = 10.0
+LOCAL_POLL_S = 2.0  # how often run_here looks at its jobs
 
 ACTIVE_STATES = {
     "PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
@@ -130,8 +131,10 @@ def check_resources(res: Resources, size: NodeSize, cluster: str) -> None:
         )
 
 
-def make_executor(folder, res: Resources, cluster: str, name: str, held: bool = False) -> submitit.AutoExecutor:
-    """A submitit executor for ``res``; ``held`` submits SLURM jobs on hold (see ``release``)."""
+def make_executor(folder, res: Resources, cluster: str, name: str, held: bool = False,
+                  after: Sequence[str] = ()) -> submitit.AutoExecutor:
+    """A submitit executor for ``res``; ``held`` submits SLURM jobs on hold (see ``release``);
+    ``after``: SLURM job ids that must end well first (a job whose prerequisite fails is cancelled)."""
     executor = submitit.AutoExecutor(folder=folder, cluster=cluster, slurm_max_num_timeout=res.max_num_timeout)
     params = dict(
         name=name,
@@ -141,7 +144,11 @@ def make_executor(folder, res: Resources, cluster: str, name: str, held: bool = 
         mem_gb=res.mem_gb,
         timeout_min=res.timeout_min,
         slurm_signal_delay_s=res.signal_delay_s,
-        slurm_additional_parameters={"chdir": str(REPO), **({"hold": True} if held else {})},
+        slurm_additional_parameters={
+            "chdir": str(REPO),
+            **({"hold": True} if held else {}),
+            **({"dependency": "afterok:" + ":".join(after), "kill_on_invalid_dep": "yes"} if after else {}),
+        },
     )
     if res.gpus_per_node:
         params["gpus_per_node"] = res.gpus_per_node
@@ -222,3 +229,47 @@ def stop_local_jobs(jobs, grace_s: float = STOP_GRACE_S) -> None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             job.wait()
+
+
+class LocalJobFailed(RuntimeError):
+    pass
+
+
+def run_here(todo: Sequence, start: Callable, capacity: int, cores: Callable = lambda item: 1,
+             ready: Callable = lambda item, ended: True, name: Callable = str, on_event=None, on_poll=None) -> List:
+    """Run ``todo`` on this machine as submitit local jobs (``start(item)`` submits one), in
+    order, each once ``ready(item, ended)`` (``ended``: the names that finished here), using
+    at most ``capacity`` cores (``cores(item)`` each; one item always runs). Returns the items
+    in the order they finished. ``on_event(kind, item)`` hears of each start and end,
+    ``on_poll()`` is called every poll. A failure stops the other jobs and names the failed
+    one's log; so does an interrupt (their next run resumes them)."""
+    waiting, running, ended, order = list(todo), {}, set(), []
+    try:
+        while waiting or running:
+            used = sum(cores(item) for item, _ in running.values())
+            for item in list(waiting):
+                if ready(item, ended) and (not running or used + cores(item) <= capacity):
+                    waiting.remove(item)
+                    running[name(item)] = (item, start(item))
+                    used += cores(item)
+                    if on_event:
+                        on_event("started", item)
+            if not running:
+                raise LocalJobFailed(f"nothing can start: {', '.join(map(name, waiting))} wait for what never ran")
+            time.sleep(LOCAL_POLL_S)
+            for key, (item, job) in list(running.items()):
+                if job.done():
+                    del running[key]
+                    error = job.exception()
+                    if error is not None:
+                        last = (str(error).strip().splitlines() or [type(error).__name__])[-1]
+                        raise LocalJobFailed(f"{key} failed: {last}\n  its log: {job.paths.stderr}")
+                    ended.add(key)
+                    order.append(item)
+                    if on_event:
+                        on_event("done", item)
+            if on_poll:
+                on_poll()
+    finally:
+        stop_local_jobs([job for _, job in running.values()])
+    return order

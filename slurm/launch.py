@@ -1,16 +1,22 @@
-"""Command line: ``python -m slurm.launch {pretrain,grid,status}`` (run from the repo root).
+"""Command line: ``python -m slurm.launch {study,pretrain,grid,status}`` (run from the repo root).
 
+- ``study``: the whole study of a study file (``configs/study/*.yaml``): corpora, models,
+  transfer, analysis and the report, as SLURM jobs chained by what they need (see
+  ``slurm.study``); without SLURM it runs them on this machine. Rerunning it submits only
+  what is missing or failed.
 - ``pretrain``: one run, a setting's config on a data folder, with the job's resources.
 - ``grid``: every run of a grid file that is neither finished nor held by SLURM, as one
   job array; then a table of job ids and states. Rerunning it submits only what is left.
-- ``status``: state, attempts, updates and the last training loss per language of each run.
+- ``status``: of a study file, one table of every job (stage, state, attempts, progress,
+  last metric, the log of one that failed); of a grid file, state, attempts, updates and
+  the last training loss per language of each run.
 
 Bad options fail before anything is submitted, with a message that names them. Ctrl-C or
 SIGTERM stops a run on this machine (the local executor) and its job; rerunning the
 command resumes it. Jobs on SLURM are the cluster's and go on.
 
-``status`` only reads the runs' files and the queue: it imports neither fairseq nor torch
-(the modules that submit and run jobs are imported by the commands that need them).
+``status`` only reads the runs' files and the queue; a grid's imports neither fairseq nor
+torch (a study's plans its jobs with the demo's code, which does).
 """
 
 import argparse
@@ -102,8 +108,54 @@ def grid_command(args) -> None:
     print_status(runs)
 
 
+def is_study_file(path: str) -> bool:
+    """A grid file names its ``config_dir``; a study file is a demo config with resources."""
+    import yaml
+
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return False  # the loader names the problem
+    return isinstance(raw, dict) and "config_dir" not in raw
+
+
+def print_study_status(cfg) -> None:
+    from tabulate import tabulate
+
+    from slurm.study import HEADERS, plan, status_rows
+
+    print(tabulate(status_rows(cfg, plan(cfg)), headers=HEADERS, tablefmt="simple"))
+
+
+def study_command(args) -> None:
+    from slurm.cluster import wait_until_ended
+    from slurm.study import launch as launch_study, load_study
+
+    cfg = load_study(args.grid_file, args.overrides)
+
+    def say(event, job):
+        print(f"[study] {job.key}: {event}", flush=True)
+
+    submitted = launch_study(cfg, dry_run=args.dry_run, on_event=say)
+    ids = [job_id for _, job_id in submitted if job_id and job_id != "local"]
+    if args.dry_run:
+        print(f"dry run: {len(submitted)} jobs would run: " + ", ".join(job.key for job, _ in submitted))
+    elif ids:
+        print(f"submitted {len(ids)} jobs")
+    elif not submitted:
+        print("nothing to submit: every job is finished or queued")
+    if args.wait and ids:
+        wait_until_ended(ids, timeout_s=float("inf"))
+    print_study_status(cfg)
+
+
 def status_command(args) -> None:
-    print_status(grid_runs(args.grid_file, args.overrides)[1])
+    if is_study_file(args.grid_file):
+        from slurm.study import load_study
+
+        print_study_status(load_study(args.grid_file, args.overrides))
+    else:
+        print_status(grid_runs(args.grid_file, args.overrides)[1])
 
 
 def main(argv=None) -> int:
@@ -130,14 +182,17 @@ def main(argv=None) -> int:
     add_resource_options(pretrain)
     pretrain.add_argument("overrides", nargs="*", help="fairseq hydra overrides, e.g. optimization.max_update=100")
 
-    for name, help_text in (("grid", "submit a grid file's unfinished runs"), ("status", "summarise a grid's runs")):
+    for name, what, help_text in (
+        ("study", "study file, e.g. configs/study/tiny.yaml", "run a study file's missing jobs"),
+        ("grid", "grid file, e.g. configs/grid/tiny.yaml", "submit a grid file's unfinished runs"),
+        ("status", "study or grid file", "summarise a study's jobs or a grid's runs"),
+    ):
         command = commands.add_parser(name, help=help_text)
-        command.add_argument("grid_file", help="e.g. configs/grid/tiny.yaml")
-        command.add_argument(
-            "overrides", nargs="*", help="key=value changes to the grid file, e.g. resources.cluster=local"
-        )
-    commands.choices["grid"].add_argument("--dry-run", action="store_true", help="check and show, submit nothing")
-    commands.choices["grid"].add_argument("--wait", action="store_true", help="return when the jobs have ended")
+        command.add_argument("grid_file", metavar="file", help=what)
+        command.add_argument("overrides", nargs="*", help="key=value changes to the file, e.g. cluster=local")
+    for name in ("study", "grid"):
+        commands.choices[name].add_argument("--dry-run", action="store_true", help="check and show, submit nothing")
+        commands.choices[name].add_argument("--wait", action="store_true", help="return when the jobs have ended")
 
     logs.add_verbosity(parser)
     args = parser.parse_args(argv)
@@ -151,7 +206,7 @@ def main(argv=None) -> int:
         return 0
     from xling.interrupts import Interrupted, stop_on_signals
 
-    handlers = {"pretrain": pretrain_command, "grid": grid_command}
+    handlers = {"study": study_command, "pretrain": pretrain_command, "grid": grid_command}
     try:
         with stop_on_signals():
             handlers[args.command](args)

@@ -95,6 +95,9 @@ SelectTypeParameters=CR_CPU_Memory
 DefMemPerCPU=1024
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
+# ended jobs, for 'sacct --completion' (no slurmdbd on a one-node cluster)
+JobCompType=jobcomp/filetxt
+JobCompLoc=$STATE/jobcomp.log
 # USR2 reaches the job before preemption too, so submitit can requeue it
 SlurmctldParameters=preempt_send_user_signal
 ReturnToService=2

@@ -26,8 +26,9 @@ def known_settings(config_dir: Path) -> List[str]:
     return sorted(p.stem for p in Path(config_dir).glob("*.yaml") if p.stem != "pretrain")
 
 
-def prepare_run(run: PretrainRun, res: Resources) -> PretrainRun:
-    """``run`` checked, with its precision decided; a LaunchError names what is wrong."""
+def prepare_run(run: PretrainRun, res: Resources, data_ready: bool = True) -> PretrainRun:
+    """``run`` checked, with its precision decided; a LaunchError names what is wrong.
+    ``data_ready=False``: the data folder is made by a job that has not run yet."""
     where = f"run {run.name}"
     config_file = Path(run.config_dir) / f"{run.config}.yaml"
     if not config_file.is_file():
@@ -35,7 +36,7 @@ def prepare_run(run: PretrainRun, res: Resources) -> PretrainRun:
             f"{where}: unknown setting {run.config!r}: there is no {config_file} "
             f"(settings in {run.config_dir}: {', '.join(known_settings(run.config_dir))})"
         )
-    if not Path(run.data).is_dir():
+    if data_ready and not Path(run.data).is_dir():
         raise LaunchError(f"{where}: data folder {run.data} does not exist")
     if not run.langs or len(set(run.langs)) != len(run.langs) or not all(run.langs):
         raise LaunchError(f"{where}: languages {run.langs}: give distinct languages such as en,fr")

@@ -1,4 +1,5 @@
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -58,3 +59,18 @@ def pipeline(tmp_path_factory, registry_cache):
     work = tmp_path_factory.mktemp("registry_en_fr")
     cfg = small_config(work, registry_cache)
     return cfg, run(cfg)
+
+
+@pytest.fixture(scope="session")
+def local_slurm():
+    """The one-node cluster of slurm/local_cluster.sh (which installs SLURM and munge if
+    missing), up for the session; taken down after, unless it was up before."""
+    script = str(Path(__file__).resolve().parents[1] / "slurm" / "local_cluster.sh")
+    if subprocess.run([script, "status"], capture_output=True).returncode == 0:
+        yield
+        return
+    up = subprocess.run([script, "up"], capture_output=True, text=True)
+    assert up.returncode == 0, up.stdout + up.stderr
+    yield
+    down = subprocess.run([script, "down"], capture_output=True, text=True)
+    assert down.returncode == 0, down.stdout + down.stderr

@@ -21,26 +21,12 @@ from slurm.pretrain import Placement, checkpoint_updates, compose_config, precis
 from slurm.runs import CHECKPOINTS, DONE, SUBMISSION, read_json, read_log
 from slurm_probe import ReplicaProbe, digest
 
-SCRIPT = REPO / "slurm" / "local_cluster.sh"
 TESTS = Path(__file__).resolve().parent
 # a few seconds per update on a shared 2-core machine; a checkpoint every 10 updates
 QUICK = [
     "dataset.batch_size=8", "task.tokens_per_sample=32", "model.max_positions=32",
     "common.log_interval=5", "checkpoint.save_interval_updates=10",
 ]
-
-
-@pytest.fixture(scope="module")
-def local_slurm():
-    """The local cluster, up for this module; taken down after, unless it was up before."""
-    if subprocess.run([str(SCRIPT), "status"], capture_output=True).returncode == 0:
-        yield
-        return
-    up = subprocess.run([str(SCRIPT), "up"], capture_output=True, text=True)
-    assert up.returncode == 0, up.stdout + up.stderr
-    yield
-    down = subprocess.run([str(SCRIPT), "down"], capture_output=True, text=True)
-    assert down.returncode == 0, down.stdout + down.stderr
 
 
 def tiny_run(setting, data, run_dir, max_update, langs=("en", "fr")):

@@ -120,7 +120,11 @@ def load_config(path, overrides: Sequence[str] = (), presets: Sequence[str] = ()
         if not layers[-1].is_file():
             known = sorted(p.stem for p in path.parent.glob("*.yaml") if p != path)
             raise DemoError(f"preset {preset!r}: there is no {layers[-1]} (presets: {', '.join(known)})")
-    cfg = config_loader.load(DemoConfig, layers, overrides, "demo config")
+    return check_config(config_loader.load(DemoConfig, layers, overrides, "demo config"))
+
+
+def check_config(cfg: DemoConfig) -> DemoConfig:
+    """``cfg`` if the study it describes can run (a study file is a demo config too), else a DemoError."""
     for pair in cfg.pairs:
         langs = pair.split("-")
         if len(langs) != 2 or langs[0] != "en" or not langs[1] or langs[1] == "en":

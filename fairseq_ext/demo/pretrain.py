@@ -13,20 +13,17 @@ from tqdm import tqdm
 
 from xling import run_lock
 from fairseq_ext.demo.config import DemoConfig
-from slurm.cluster import make_executor, stop_local_jobs
+from slurm.cluster import make_executor, run_here
 from slurm.config import Resources
 from slurm.pretrain import PretrainJob
 from slurm.runs import CHECKPOINTS, DONE, SUBMITIT, PretrainRun, progress
 from slurm.submit import prepare_run, record_submission
-
-POLL_SECONDS = 2.0
 
 
 def plan_runs(cfg: DemoConfig, pair: str, data_dir: Path) -> List[PretrainRun]:
     """One run per bilingual setting, and one per language of each monolingual setting."""
     langs = cfg.langs(pair)
     config_dir = Path(cfg.pretrain.config_dir).resolve()
-    precision, _ = cfg.precision()
     runs = []
     for name, spec in cfg.pretrain.settings.items():
         for run_langs in ([[lang] for lang in langs] if spec.monolingual else [langs]):
@@ -42,7 +39,7 @@ def plan_runs(cfg: DemoConfig, pair: str, data_dir: Path) -> List[PretrainRun]:
                 langs=run_langs,
                 seed=1,
                 run_dir=str((cfg.out / pair / "pretrain" / run_name).resolve()),
-                precision=precision,
+                precision=cfg.pretrain.precision,  # auto: decided in the job, for its node
                 overrides=overrides,
             ))
     return runs
@@ -64,40 +61,39 @@ def is_bilingual(run: PretrainRun) -> bool:
 
 
 def pretrain(runs: List[PretrainRun], workers: int, desc: str, gpus: int = 0) -> Dict[str, float]:
-    """Train the unfinished runs, ``workers`` at a time (``gpus`` each, else one core each);
-    returns each trained run's seconds."""
+    """Train the unfinished runs, ``workers`` at a time (``gpus`` each, else one core each),
+    with the study's scheduler (``slurm.cluster.run_here``); returns each trained run's seconds."""
     resources = Resources(cpus_per_task=1, gpus_per_node=gpus, timeout_min=24 * 60, cluster="local")
     queue = [run for run in runs if not (run.folder / DONE).exists()]
     busy = [f"{run.folder} ({run_lock.describe(owner)})" for run in queue if (owner := run_lock.holder(run.folder))]
     if busy:
         raise RuntimeError(f"run folders in use by another process, not started: {'; '.join(busy)}")
-    running, seconds = {}, {}
+    started, seconds = {}, {}
+
+    def start(run: PretrainRun):
+        run = prepare_run(run, resources)
+        executor = make_executor(run.folder / SUBMITIT, resources, "local", f"demo-{run.name}")
+        job = executor.submit(PretrainJob(), run)
+        record_submission(run, job.job_id, "local")
+        return job
+
+    def timed(kind: str, run: PretrainRun) -> None:
+        if kind == "started":
+            started[run.name] = time.perf_counter()
+        else:
+            seconds[run.name] = time.perf_counter() - started[run.name]
 
     def updates_done():
         return sum(max_update(r) if (r.folder / DONE).exists() else progress(r.folder, r.langs)["updates"] for r in runs)
 
     bar = tqdm(total=sum(map(max_update, runs)), initial=updates_done(), desc=desc, unit="upd", dynamic_ncols=True)
+
+    def show_progress():
+        bar.n = updates_done()
+        bar.refresh()
+
     try:
-        while queue or running:
-            while queue and len(running) < workers:
-                run = prepare_run(queue.pop(0), resources)
-                executor = make_executor(run.folder / SUBMITIT, resources, "local", f"demo-{run.name}")
-                job = executor.submit(PretrainJob(), run)
-                record_submission(run, job.job_id, "local")
-                running[run.name] = (run, job, time.perf_counter())
-            time.sleep(POLL_SECONDS)
-            for name, (run, job, started) in list(running.items()):
-                if job.done():
-                    del running[name]
-                    error = job.exception()
-                    if error is not None:
-                        raise RuntimeError(
-                            f"pretraining {name} failed: {error}\n(its logs: {run.folder / SUBMITIT})"
-                        )
-                    seconds[name] = time.perf_counter() - started
-            bar.n = updates_done()
-            bar.refresh()
-    finally:
-        stop_local_jobs([job for _, job, _ in running.values()])  # interrupted: the next demo resumes them
+        run_here(queue, start, workers, name=lambda run: f"pretraining {run.name}", on_event=timed, on_poll=show_progress)
+    finally:  # a failure or an interrupt has stopped the jobs: the next demo resumes them
         bar.close()
     return seconds

@@ -80,21 +80,30 @@ class Stages:
         print(f"[demo] {name}: {note} in {_minutes(seconds)}", flush=True)
 
 
+def data_config(cfg: DemoConfig, pair: str):
+    """The corpus pipeline's config for ``pair`` (a ConfigError names its file and key)."""
+    from preprocess.config import load_config as load_data_config
+
+    lang1, lang2 = cfg.langs(pair)
+    return load_data_config(cfg.data_config.format(lang1=lang1, lang2=lang2),
+                            {"work_dir": str(cfg.pair_data_dir(pair)), **cfg.data})
+
+
+def prepare_data(cfg: DemoConfig, pair: str) -> bool:
+    """The corpus pipeline for ``pair`` into its data folder; returns whether any of its stages ran."""
+    from preprocess.run import run as run_pipeline
+
+    return any(m["ran"] for m in run_pipeline(data_config(cfg, pair)).values())
+
+
 def run_pair(cfg: DemoConfig, pair: str, stages: Stages) -> None:
     from fairseq_ext.demo.analysis import analyse
     from fairseq_ext.demo.pretrain import plan_runs, pretrain
     from fairseq_ext.demo.transfer import plan_grids, transfer
-    from preprocess.config import load_config as load_data_config
-    from preprocess.run import run as run_pipeline
 
-    lang1, lang2 = cfg.langs(pair)
     folder = cfg.pair_data_dir(pair)
     with stages.stage(f"data {pair}") as status:
-        data_cfg = load_data_config(
-            cfg.data_config.format(lang1=lang1, lang2=lang2), {"work_dir": str(folder), **cfg.data}
-        )
-        manifests = run_pipeline(data_cfg)
-        status["reused"] = not any(m["ran"] for m in manifests.values())
+        status["reused"] = not prepare_data(cfg, pair)
 
     runs = plan_runs(cfg, pair, folder)
     with stages.stage(f"pretrain {pair}") as status:
