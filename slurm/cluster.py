@@ -171,6 +171,13 @@ def release(job_id: str) -> None:
         raise RuntimeError(f"scontrol release {job_id} failed: {result.stderr.strip()}")
 
 
+def cancel(job_ids: Sequence[str]) -> None:
+    if job_ids:
+        result = _run(["scancel", *job_ids])
+        if result.returncode != 0:
+            raise RuntimeError(f"scancel {' '.join(job_ids)} failed: {result.stderr.strip()}")
+
+
 def queue_states() -> Dict[str, str]:
     """{job id: state} of this user's jobs that SLURM still knows (array tasks as 12_3)."""
     if not slurm_answers():  # squeue would retry for seconds before failing
@@ -235,6 +242,17 @@ class LocalJobFailed(RuntimeError):
     pass
 
 
+def _last_error(job, error: BaseException) -> str:
+    """The exception line of a failed job's traceback, from its log (submitit's own error
+    names the job's files)."""
+    try:
+        lines = [line for line in job.paths.stderr.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        lines = []
+    raised = [line for line in lines if not line.startswith(" ") and ("Error" in line or "Exception" in line)]
+    return (raised or str(error).strip().splitlines() or [type(error).__name__])[-1]
+
+
 def run_here(todo: Sequence, start: Callable, capacity: int, cores: Callable = lambda item: 1,
              ready: Callable = lambda item, ended: True, name: Callable = str, on_event=None, on_poll=None) -> List:
     """Run ``todo`` on this machine as submitit local jobs (``start(item)`` submits one), in
@@ -262,8 +280,7 @@ def run_here(todo: Sequence, start: Callable, capacity: int, cores: Callable = l
                     del running[key]
                     error = job.exception()
                     if error is not None:
-                        last = (str(error).strip().splitlines() or [type(error).__name__])[-1]
-                        raise LocalJobFailed(f"{key} failed: {last}\n  its log: {job.paths.stderr}")
+                        raise LocalJobFailed(f"{key} failed: {_last_error(job, error)}\n  its log: {job.paths.stderr}")
                     ended.add(key)
                     order.append(item)
                     if on_event:

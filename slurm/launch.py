@@ -204,6 +204,7 @@ def main(argv=None) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 2
         return 0
+    from slurm.cluster import LocalJobFailed
     from xling.interrupts import Interrupted, stop_on_signals
 
     handlers = {"study": study_command, "pretrain": pretrain_command, "grid": grid_command}
@@ -213,6 +214,9 @@ def main(argv=None) -> int:
     except ConfigError as error:  # LaunchError is one: bad input found before submitting
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except LocalJobFailed as failure:  # a study's job on this machine; the others were stopped
+        print(f"error: {failure}\nrerun the same command to resume", file=sys.stderr)
+        return 1
     except Interrupted as stop:
         print(f"interrupted ({stop.signal}): stopped; rerun the same command to resume", file=sys.stderr)
         return stop.exit_code

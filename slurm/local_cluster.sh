@@ -95,6 +95,8 @@ SelectTypeParameters=CR_CPU_Memory
 DefMemPerCPU=1024
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
+# submitit's jobs ignore SIGTERM (they wait for USR2): a cancelled job is killed after 5 s, not 30
+KillWait=5
 # ended jobs, for 'sacct --completion' (no slurmdbd on a one-node cluster)
 JobCompType=jobcomp/filetxt
 JobCompLoc=$STATE/jobcomp.log

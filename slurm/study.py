@@ -22,10 +22,10 @@ is submitted as job arrays whose tasks start when what they need has finished
 (``--kill-on-invalid-dep``). Without SLURM the same jobs run on this machine through
 submitit's local executor, as many at a time as ``jobs`` allows.
 
-A rerun submits only the jobs that are neither done nor held by SLURM: a cancelled or
-failed study resumes (pretraining from its last checkpoint), a finished one submits
-nothing. Submissions hold a lock on the study folder, so two reruns racing submit each
-job once.
+A rerun submits only the jobs that are neither done nor held by SLURM, and the queued
+jobs that wait for one of them (cancelled first): a cancelled or failed study resumes
+(pretraining from its last checkpoint), a finished one submits nothing. Submissions hold a
+lock on the study folder, so two reruns racing submit each job once.
 """
 
 import contextlib
@@ -43,7 +43,7 @@ import submitit
 
 from xling import config_loader
 from fairseq_ext.demo.config import DemoConfig, check_config
-from slurm.cluster import ACTIVE_STATES, choose_cluster, make_executor, queue_states, release, run_here
+from slurm.cluster import ACTIVE_STATES, cancel, choose_cluster, make_executor, queue_states, release, run_here
 from slurm.config import LaunchError, Resources
 from slurm.runs import DONE, SUBMISSION, SUBMITIT, PretrainRun, progress, read_json, run_state, write_json
 
@@ -280,8 +280,9 @@ def record_submission(job: Job, job_id: str, cluster: str, log: str) -> None:
     write_json(job.folder / SUBMISSION, record)
 
 
-def _check(cfg: StudyConfig, jobs: Sequence[Job], cluster: str) -> None:
-    """Refuse what cannot run before anything is submitted: resources no node has, bad runs."""
+def _check(cfg: StudyConfig, todo: Sequence[Job], cluster: str) -> None:
+    """Refuse what cannot run before anything is submitted: resources no node has, bad runs
+    (of ``todo``, the jobs to submit: a run that a live job trains holds its folder's lock)."""
     from slurm.cluster import check_resources, node_size
     from slurm.submit import prepare_run
 
@@ -291,21 +292,31 @@ def _check(cfg: StudyConfig, jobs: Sequence[Job], cluster: str) -> None:
             check_resources(res, node_size(cluster, res.partition), cluster)
         except LaunchError as error:
             raise LaunchError(f"resources.{stage}: {error}") from None
-    for job in jobs:
-        if job.run is not None and not job.done:
+    for job in todo:
+        if job.run is not None:
             prepare_run(job.run, cfg.resources.pretrain, data_ready=False)
 
 
 def submit(cfg: StudyConfig, jobs: Sequence[Job], dry_run: bool = False) -> List[tuple]:
     """Submit the study's missing jobs to SLURM, stage by stage, each array after what its
     jobs need; returns (job, job id) of each submitted (dry run: each that would be)."""
-    _check(cfg, jobs, "slurm")
     with study_lock(cfg, wait=True):
         known = states(jobs)
         todo = to_submit(jobs, known)
+        # a queued job waiting for one that is submitted again would wait for the old one,
+        # which will never end well: it is cancelled and submitted again after the new one
+        again = {job.key for job in todo}
+        waiting_in_vain = []
+        for job in jobs:  # plan order: a job's needs come first
+            if job.key not in again and known[job.key][0] in ACTIVE_STATES and again.intersection(job.needs):
+                waiting_in_vain.append(job)
+                again.add(job.key)
+        todo = [job for job in jobs if job.key in again]
+        _check(cfg, todo, "slurm")
         if dry_run:
             return [(job, "") for job in todo]
-        ids = {key: job_id for key, (state, job_id) in known.items() if state in ACTIVE_STATES}
+        cancel([known[job.key][1] for job in waiting_in_vain])
+        ids = {key: job_id for key, (state, job_id) in known.items() if state in ACTIVE_STATES and key not in again}
         submitted = []
         for stage in STAGES:
             arrays: Dict[tuple, List[Job]] = {}
@@ -338,9 +349,9 @@ def run_local(cfg: StudyConfig, jobs: Sequence[Job], on_event=None) -> List[str]
     """Run the unfinished jobs on this machine, each once what it needs has finished, on at
     most ``cfg.workers`` cores at a time (``slurm.cluster.run_here``); returns the keys run.
     ``on_event(kind, job)`` hears of each start and end (``started``, ``done``)."""
-    _check(cfg, jobs, "local")
     with study_lock(cfg, wait=False):
         finished = {job.key for job in jobs if job.done}
+        _check(cfg, [job for job in jobs if job.key not in finished], "local")
         return [job.key for job in run_here(
             [job for job in jobs if job.key not in finished], lambda job: _start_local(cfg, job), cfg.workers,
             cores=lambda job: getattr(cfg.resources, job.stage).cpus_per_task,
