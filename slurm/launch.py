@@ -109,14 +109,14 @@ def grid_command(args) -> None:
 
 
 def is_study_file(path: str) -> bool:
-    """A grid file names its ``config_dir``; a study file is a demo config with resources."""
+    """A study file is a demo config (it has a ``pretrain`` section); a grid file has none."""
     import yaml
 
     try:
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
         return False  # the loader names the problem
-    return isinstance(raw, dict) and "config_dir" not in raw
+    return isinstance(raw, dict) and "pretrain" in raw
 
 
 def print_study_status(cfg) -> None:
