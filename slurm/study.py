@@ -28,10 +28,8 @@ jobs that wait for one of them (cancelled first): a cancelled or failed study re
 lock on the study folder, so two reruns racing submit each job once.
 """
 
-import contextlib
 import dataclasses
 import datetime
-import fcntl
 import os
 import socket
 import time
@@ -41,11 +39,12 @@ from typing import Dict, List, Optional, Sequence
 
 import submitit
 
-from xling import config_loader
+from xling import config_loader, run_lock
 from fairseq_ext.demo.config import DemoConfig, check_config
 from slurm.cluster import ACTIVE_STATES, cancel, choose_cluster, make_executor, queue_states, release, run_here
 from slurm.config import LaunchError, Resources
-from slurm.runs import DONE, SUBMISSION, SUBMITIT, PretrainRun, progress, read_json, run_state, write_json
+from slurm.runs import (DONE, SUBMISSION, SUBMITIT, PretrainRun, needs_submission, progress, read_json,
+                        run_state, write_json)
 
 STAGES = ("data", "pretrain", "transfer", "analysis", "report")
 
@@ -199,10 +198,10 @@ class Step(submitit.helpers.Checkpointable):
         started = time.time()
         RUN[job.stage](cfg, job)
         if submitit.JobEnvironment().global_rank == 0:
-            record = read_json(job.folder / DONE) or {}
+            record, finished = read_json(job.folder / DONE) or {}, time.time()
             write_json(job.folder / DONE, {
-                **record, "key": job.key, "started": started, "finished": time.time(),
-                "seconds": round(time.time() - started, 1), "cpus": len(os.sched_getaffinity(0)),
+                **record, "key": job.key, "started": started, "finished": finished,
+                "seconds": round(finished - started, 1), "cpus": len(os.sched_getaffinity(0)),
                 "host": socket.gethostname(),
             })
         return job.key
@@ -239,22 +238,14 @@ def _most_at_once(records: Sequence[dict]) -> int:
 
 # ---- submitting ----------------------------------------------------------------------------
 
-@contextlib.contextmanager
-def study_lock(cfg: StudyConfig, wait: bool):
-    """Hold the study's submission lock: a second rerun waits (``wait``) or is refused."""
-    cfg.folder.mkdir(parents=True, exist_ok=True)
-    with open(cfg.folder / ".lock", "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            handle.seek(0)
-            raise LaunchError(f"study {cfg.folder} is being run by another process ({handle.read().strip()}); "
-                              "wait for it, or stop it (a rerun resumes)") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
-        handle.flush()
-        yield
+def study_lock(cfg: StudyConfig, wait: bool) -> run_lock.RunLock:
+    """Hold the study folder's lock (``xling.run_lock``): a second rerun waits (``wait``) or is refused."""
+    try:
+        return run_lock.acquire(cfg.folder, wait=wait)
+    except run_lock.RunFolderBusy:
+        raise LaunchError(f"study {cfg.folder} is being run by another process "
+                          f"({run_lock.describe(run_lock.holder(cfg.folder))}); "
+                          "wait for it, or stop it (a rerun resumes)") from None
 
 
 def states(jobs: Sequence[Job]) -> Dict[str, tuple]:
@@ -264,7 +255,7 @@ def states(jobs: Sequence[Job]) -> Dict[str, tuple]:
 
 
 def to_submit(jobs: Sequence[Job], known: Dict[str, tuple]) -> List[Job]:
-    return [job for job in jobs if known[job.key][0] != "DONE" and known[job.key][0] not in ACTIVE_STATES]
+    return [job for job in jobs if needs_submission(known[job.key][0])]
 
 
 def record_submission(job: Job, job_id: str, cluster: str, log: str) -> None:
@@ -351,9 +342,10 @@ def run_local(cfg: StudyConfig, jobs: Sequence[Job], on_event=None) -> List[str]
     ``on_event(kind, job)`` hears of each start and end (``started``, ``done``)."""
     with study_lock(cfg, wait=False):
         finished = {job.key for job in jobs if job.done}
-        _check(cfg, [job for job in jobs if job.key not in finished], "local")
+        todo = [job for job in jobs if job.key not in finished]
+        _check(cfg, todo, "local")
         return [job.key for job in run_here(
-            [job for job in jobs if job.key not in finished], lambda job: _start_local(cfg, job), cfg.workers,
+            todo, lambda job: _start_local(cfg, job), cfg.workers,
             cores=lambda job: getattr(cfg.resources, job.stage).cpus_per_task,
             ready=lambda job, ended: all(n in finished or n in ended for n in job.needs),
             name=lambda job: job.key, on_event=on_event,

@@ -95,11 +95,13 @@ def holder(folder) -> Optional[dict]:
 class RunLock:
     """The held lock of one run folder; ``took_over`` names the dead holder it replaced."""
 
-    def __init__(self, folder, job_id: Optional[str] = None):
+    def __init__(self, folder, job_id: Optional[str] = None, wait: bool = False):
         self.path = Path(folder) / LOCK
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = _open(self.path)
-        if not _lock_soon(self._file):
+        if wait:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
+        elif not _lock_soon(self._file):
             owner = _read(self._file)
             self._file.close()
             raise RunFolderBusy(
@@ -132,6 +134,6 @@ class RunLock:
         self.release()
 
 
-def acquire(folder, job_id: Optional[str] = None) -> RunLock:
-    """Hold ``folder``'s lock; RunFolderBusy if a live process holds it."""
-    return RunLock(folder, job_id)
+def acquire(folder, job_id: Optional[str] = None, wait: bool = False) -> RunLock:
+    """Hold ``folder``'s lock; RunFolderBusy if a live process holds it (``wait``: wait for it instead)."""
+    return RunLock(folder, job_id, wait)
