@@ -9,18 +9,18 @@ language filter (py3langid, whose model ships in its package, on lines long enou
 to be reliable) and exact-duplicate removal.
 """
 
-import hashlib
 import re
 import unicodedata
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from tqdm import tqdm
 
 from preprocess.config import CleanConfig
 from preprocess.parallel import pool
+from preprocess.splits import text_digest
 from preprocess.textio import Unit, read_units, write_units
 
 SCRIPTS: Dict[str, str] = {"en": "LATIN", "fr": "LATIN", "de": "LATIN", "es": "LATIN", "it": "LATIN",
@@ -116,7 +116,7 @@ def clean_units(src: Path, dest: Path, lang: str, cfg: CleanConfig) -> dict:
                         continue
                     if reason:
                         notes[reason] += 1
-                    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
+                    digest = text_digest(text)
                     if digest in seen:
                         dropped["duplicate"] += 1
                         continue
@@ -127,3 +127,25 @@ def clean_units(src: Path, dest: Path, lang: str, cfg: CleanConfig) -> dict:
     if lines_out == 0:
         raise ValueError(f"{src}: no line survived cleaning as '{lang}' ({lines_in} in, dropped: {dict(dropped)})")
     return {"lines_in": lines_in, "lines_out": lines_out, "dropped": dict(dropped), "notes": dict(notes)}
+
+
+def merge_shards(shards: List[Path], dest: Path) -> dict:
+    """The cleaned shards of one corpus and language, in order, as one file: each shard was
+    deduplicated on its own, so a line seen in an earlier shard is dropped here."""
+    seen, lines_in, dropped = set(), 0, 0
+
+    def kept():
+        nonlocal lines_in, dropped
+        for shard in shards:
+            for unit in read_units(shard):
+                lines_in += 1
+                digest = text_digest(unit.text)
+                if digest in seen:
+                    dropped += 1
+                    continue
+                seen.add(digest)
+                yield unit
+
+    lines_out = write_units(dest, tqdm(kept(), desc=f"merge {dest.parent.name}/{dest.stem}", unit=" lines", disable=None))
+    return {"shards": len(shards), "lines_in": lines_in, "lines_out": lines_out,
+            "dropped": {"duplicate_across_shards": dropped}}

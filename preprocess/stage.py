@@ -18,7 +18,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 logger = logging.getLogger("preprocess")
 
@@ -34,6 +34,8 @@ class Stage:
     run: Callable[..., dict]  # called with the temporary output paths, returns the report
     inputs: List[Path] = field(default_factory=list)
     params: dict = field(default_factory=dict)
+    phase: str = ""  # the pipeline's step it belongs to (preprocess.run.PHASES)
+    task: Optional[int] = None  # which array task of its phase runs it; None: the phase runs serially
 
     @property
     def manifest_path(self) -> Path:

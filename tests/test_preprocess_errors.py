@@ -50,8 +50,8 @@ def test_user_dumps_become_data_folders_and_bad_bytes_are_counted(user_corpora):
     tmp, corpora = user_corpora
     cfg = load_config(write_config(tmp / "web.yaml", corpora))
     manifests = run(cfg)
-    assert manifests["clean/web/fr"]["report"]["dropped"]["invalid_utf8"] == 1
-    assert manifests["extract/web/en"]["report"]["articles"] == 30
+    assert manifests["clean/web/fr/fr_head_0000.json.gz"]["report"]["dropped"]["invalid_utf8"] == 1
+    assert manifests["extract/web/en/enwiki-pages-articles.xml.bz2"]["report"]["articles"] == 30
     for split in ("train", "valid", "test"):
         assert (cfg.work / "bin/joint/fr" / f"{split}.bin").stat().st_size > 0
     summary = json.loads((cfg.work / "manifest.json").read_text())
@@ -66,7 +66,7 @@ def test_truncated_dump_fails_naming_the_file_and_leaves_no_output(user_corpora)
     cfg = load_config(write_config(tmp / "web.yaml", corpora))
     with pytest.raises(ValueError, match=r"enwiki-pages-articles\.xml\.bz2: truncated or corrupt"):
         run(cfg)
-    assert not (cfg.work / "extract/web/en.tsv").exists()
+    assert not (cfg.work / "extract/web/en/enwiki-pages-articles.xml.bz2.tsv").exists()
 
 
 def test_a_language_without_text_is_an_error_not_an_empty_output(user_corpora):
@@ -75,26 +75,26 @@ def test_a_language_without_text_is_an_error_not_an_empty_output(user_corpora):
     cfg = load_config(write_config(tmp / "web.yaml", corpora))
     with pytest.raises(ValueError, match=r"corpora\.web\.fr: the ccnet source yielded no text .*skipped_other_language"):
         run(cfg)
-    assert not (cfg.work / "extract/web/fr.tsv").exists()
+    assert not (cfg.work / "extract/web/fr/fr_head_0000.json.gz.tsv").exists()
 
 
 def test_a_crashed_run_resumes_at_the_interrupted_stage(user_corpora, monkeypatch):
     tmp, corpora = user_corpora
     cfg = load_config(write_config(tmp / "web.yaml", corpora))
-    real = pipeline_run.build_data_folder
+    real = pipeline_run.assemble_data_folder
 
-    def crash_on_union(folder, dest, *args):
+    def crash_on_union(folder, parts, dest):
         if folder.setting == "union":
             (dest / "en").mkdir(parents=True)  # half-written, as a crash would leave it
             raise KeyboardInterrupt("killed")
-        return real(folder, dest, *args)
+        return real(folder, parts, dest)
 
-    monkeypatch.setattr(pipeline_run, "build_data_folder", crash_on_union)
+    monkeypatch.setattr(pipeline_run, "assemble_data_folder", crash_on_union)
     with pytest.raises(KeyboardInterrupt):
         run(cfg)
     assert (cfg.work / "bin/joint/dict.txt").exists() and not (cfg.work / "bin/union").exists()
 
-    monkeypatch.setattr(pipeline_run, "build_data_folder", real)
+    monkeypatch.setattr(pipeline_run, "assemble_data_folder", real)
     manifests = run(cfg)
     assert [name for name, m in manifests.items() if m["ran"]] == ["binarize/union"]
     assert (cfg.work / "bin/union/fr/train.idx").exists() and not (cfg.work / "bin/union.tmp").exists()

@@ -186,5 +186,5 @@ def test_a_rerun_skips_every_stage_and_a_change_reruns_only_what_depends_on_it(p
     assert {n: m["outputs"] for n, m in again.items()} == {n: m["outputs"] for n, m in first.items()}
     changed = run(small_config(cfg.work, registry_cache, codeswitch={"seed": 2}))
     assert sorted(n for n, m in changed.items() if m["ran"]) == [
-        "binarize/extra_anchors", "codeswitch/en", "codeswitch/fr"]
+        "binarize/extra_anchors", "codeswitch/en", "codeswitch/fr", "encode/extra_anchors/1of1"]
     run(small_config(cfg.work, registry_cache))  # back to the session's data for the other tests
