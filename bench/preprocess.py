@@ -3,8 +3,8 @@
 Systems, on the same text (the registry corpora's joint-vocabulary pretraining text,
 optionally repeated to make the job larger) and the same sentencepiece model:
 
-- ``pipeline``: ``preprocess.binarize.build_data_folder`` (encoding in worker processes,
-  dict.txt in sentencepiece order, in-process ``fairseq-preprocess --workers N``);
+- ``pipeline``: ``preprocess.binarize.build_data_folder`` (sentencepiece ids mapped to
+  dict.txt's indices in worker processes, written as fairseq's mmap files directly);
 - ``by_hand``: the usual recipe, ``spm_encode --output_format=piece < text > pieces`` per
   file (Debian's ``sentencepiece`` package), ``dict.txt`` cut from the model's vocabulary,
   then one ``fairseq-preprocess --only-source --srcdict dict.txt --workers N`` command per

@@ -7,7 +7,8 @@ from multiprocessing import Pool
 
 
 def worker_count(workers: int) -> int:
-    return os.cpu_count() or 1 if workers == 0 else max(1, workers)
+    """``workers``, or for 0 the cores this process may use (a SLURM task's allocation, not the node's)."""
+    return len(os.sched_getaffinity(0)) if workers == 0 else max(1, workers)
 
 
 class _InProcess:

@@ -10,7 +10,11 @@ settings, transfer tasks, analyses) plus the study's name, where it runs and eac
 resources. Its jobs, each with a folder (``done.json`` when finished, ``submission.json``
 for the latest submission, ``submitit/`` for the logs)::
 
-    data/<pair>              the corpus pipeline into the pair's data folder
+    data/<pair>/text/<T>ofN   the corpus pipeline's text phase, task T of data_tasks: its input
+                             shards extracted and cleaned (preprocess.run's phases)
+    data/<pair>/corpus       merge, evaluation sets, splits, vocabularies  needs every text task
+    data/<pair>/encode/<T>ofN  part T of the text encoded                    needs data/<pair>/corpus
+    data/<pair>              the pair's data folders assembled               needs every encode task
     pretrain/<pair>/<model>  one per model of the pair (folder: the run's)  needs data/<pair>
     transfer/<pair>          every bilingual model x task     needs the pair's bilingual models
     analysis/<pair>          Section 5                        needs the pair's models
@@ -71,6 +75,9 @@ class StudyConfig(DemoConfig):
         default="auto", metadata={"help": "slurm; local (this machine, submitit's local executor); auto: slurm if it answers"}
     )
     resources: StageResources = field(default_factory=StageResources)
+    data_tasks: int = field(
+        default=1, metadata={"help": "array tasks per pair sharing the corpus pipeline's text and encode phases "
+                                     "(each with resources.data)"})
 
     @property
     def folder(self) -> Path:
@@ -91,6 +98,8 @@ def load_study(path, overrides: Sequence[str] = ()) -> StudyConfig:
             raise LaunchError(f"study file {path}: resources.{stage}.cluster: give the study's cluster at the top (cluster: ...)")
         if stage != "pretrain" and (res.nodes != 1 or res.tasks_per_node != 1):
             raise LaunchError(f"study file {path}: resources.{stage}: one node and one task (only pretraining spreads)")
+    if cfg.data_tasks < 1:
+        raise LaunchError(f"study file {path}: data_tasks: {cfg.data_tasks} must be at least 1")
     if cfg.pretrain.gpus not in (0, cfg.resources.pretrain.gpus_per_node):
         raise LaunchError(f"study file {path}: pretrain.gpus: give a study's GPUs as resources.pretrain.gpus_per_node")
     cfg.pretrain.gpus = cfg.resources.pretrain.gpus_per_node
@@ -119,6 +128,8 @@ class Job:
     needs: List[str]
     pair: str = ""
     run: Optional[PretrainRun] = None  # pretraining jobs: the run they train
+    phase: str = ""  # data jobs: the corpus pipeline's phase (preprocess.run.PHASES) ...
+    task: Optional[int] = None  # ... and, in its array phases, the task
 
     @property
     def done(self) -> bool:
@@ -131,7 +142,13 @@ def plan(cfg: StudyConfig) -> List[Job]:
 
     jobs: List[Job] = []
     for pair in cfg.pairs:
-        data = Job("data", f"data/{pair}", cfg.folder / "data" / pair, [], pair)
+        n, folder = cfg.data_tasks, cfg.folder / "data" / pair
+        text = [Job("data", f"data/{pair}/text/{t + 1}of{n}", folder / "text" / f"{t + 1}of{n}", [], pair,
+                    phase="text", task=t) for t in range(n)]
+        corpus = Job("data", f"data/{pair}/corpus", folder / "corpus", [j.key for j in text], pair, phase="corpus")
+        encode = [Job("data", f"data/{pair}/encode/{t + 1}of{n}", folder / "encode" / f"{t + 1}of{n}", [corpus.key],
+                      pair, phase="encode", task=t) for t in range(n)]
+        data = Job("data", f"data/{pair}", folder / "assemble", [j.key for j in encode], pair, phase="data")
         models = [
             Job("pretrain", f"pretrain/{pair}/{run.name}", run.folder, [data.key], pair,
                 dataclasses.replace(run, cuda=cfg.resources.pretrain.gpus_per_node > 0))
@@ -139,7 +156,7 @@ def plan(cfg: StudyConfig) -> List[Job]:
         ]
         bilingual = [m.key for m in models if is_bilingual(m.run)]
         jobs += [
-            data, *models,
+            *text, corpus, *encode, data, *models,
             Job("transfer", f"transfer/{pair}", cfg.folder / "transfer" / pair, bilingual, pair),
             Job("analysis", f"analysis/{pair}", cfg.folder / "analysis" / pair, [m.key for m in models], pair),
         ]
@@ -150,9 +167,10 @@ def plan(cfg: StudyConfig) -> List[Job]:
 # ---- what a job does, in its task ----------------------------------------------------------
 
 def _data(cfg: StudyConfig, job: Job) -> None:
-    from fairseq_ext.demo.run import prepare_data
+    from fairseq_ext.demo.run import data_config
+    from preprocess.run import run as run_pipeline
 
-    prepare_data(cfg, job.pair)
+    run_pipeline(data_config(cfg, job.pair), phase=job.phase, task=job.task, tasks=cfg.data_tasks)
 
 
 def _pretrain(cfg: StudyConfig, job: Job) -> None:
@@ -308,15 +326,20 @@ def submit(cfg: StudyConfig, jobs: Sequence[Job], dry_run: bool = False) -> List
             return [(job, "") for job in todo]
         cancel([known[job.key][1] for job in waiting_in_vain])
         ids = {key: job_id for key, (state, job_id) in known.items() if state in ACTIVE_STATES and key not in again}
-        submitted = []
-        for stage in STAGES:
+        submitted, remaining = [], list(todo)
+        while remaining:  # in waves: the jobs whose needs are submitted (or done), one array per stage and needs
+            pending = {job.key for job in remaining}
+            wave = [job for job in remaining if not pending.intersection(job.needs)]
+            if not wave:
+                raise LaunchError(f"jobs that need each other: {sorted(pending)}")
             arrays: Dict[tuple, List[Job]] = {}
-            for job in (j for j in todo if j.stage == stage):
-                arrays.setdefault(tuple(sorted({ids[n] for n in job.needs if n in ids})), []).append(job)
-            for after, array in arrays.items():
+            for job in wave:
+                arrays.setdefault((job.stage, tuple(sorted({ids[n] for n in job.needs if n in ids}))), []).append(job)
+            for (stage, after), array in arrays.items():
                 for job, job_id in zip(array, _submit_array(cfg, stage, array, after)):
                     ids[job.key] = job_id
                     submitted.append((job, job_id))
+            remaining = [job for job in remaining if job.key not in ids]
         return submitted
 
 

