@@ -124,6 +124,26 @@ def run_by_hand(dump: Path, workers: int, model: Path, dict_txt: Path, root: Pat
     return result
 
 
+CEILING_WORK = """
+import bz2, re, sys
+word = re.compile(r"\\[\\[([^\\]|]*)")
+with bz2.open(sys.argv[1]) as f:
+    for block in iter(lambda: f.read(1 << 22), b""):
+        if f.tell() > 150e6:
+            break
+        word.findall(block.decode("utf-8", "replace"))
+"""
+
+
+def machine_ceiling(dump: Path, tasks: int, log_dir: Path) -> dict:
+    """What ``tasks`` processes gain on this machine at all: the same CPU-bound work (bz2
+    decompression and a regex over 150 MB of the dump) once alone and ``tasks`` times at once."""
+    part = str(sorted(dump.glob("*-pages-articles-multistream*.xml.bz2"))[0])
+    one = timed([[PYTHON, "-c", CEILING_WORK, part]], log_dir, "ceiling1")["seconds"]
+    many = timed([[PYTHON, "-c", CEILING_WORK, part]] * tasks, log_dir, f"ceiling{tasks}")["seconds"]
+    return {"one_process_s": one, f"{tasks}_processes_s": many, "throughput_ratio": round(tasks * one / many, 2)}
+
+
 def xml_mb(dump: Path) -> float:
     total = 0
     for p in sorted(dump.glob("*-pages-articles-multistream*.xml.bz2")):
@@ -140,6 +160,8 @@ def main(argv=None) -> None:
     parser.add_argument("--vocab", type=int, default=16000, help="sentencepiece pieces")
     parser.add_argument("--sample-lines", type=int, default=200000, help="lines sentencepiece trains on")
     parser.add_argument("--no-by-hand", action="store_true")
+    parser.add_argument("--ceiling-only", action="store_true",
+                        help="only measure what N processes gain on this machine (added to --out if it exists)")
     parser.add_argument("--out", type=Path, help="write the figures here (JSON)")
     parser.add_argument("--keep", type=Path, help="work folder to keep (default: a temporary one)")
     args = parser.parse_args(argv)
@@ -150,6 +172,14 @@ def main(argv=None) -> None:
     root.mkdir(parents=True, exist_ok=True)
     results = {"dump_xml_mb": round(mb, 1), "dump_bz2_mb": round(bz2_mb, 1), "cpus": os.cpu_count(), "runs": {}}
     try:
+        (root / "ceiling").mkdir(exist_ok=True)
+        results["machine_ceiling"] = machine_ceiling(args.dump, args.tasks, root / "ceiling")
+        print(f"  machine: {results['machine_ceiling']}", flush=True)
+        if args.ceiling_only:
+            if args.out and args.out.exists():  # beside the figures of an earlier full run
+                results = {**json.loads(args.out.read_text()), "machine_ceiling": results["machine_ceiling"]}
+                args.out.write_text(json.dumps(results, indent=1) + "\n")
+            return
         for tasks in (1, args.tasks):
             results["runs"][f"xling_{tasks}"] = run_pipeline(args.dump, tasks, root, args)
         if not args.no_by_hand:
