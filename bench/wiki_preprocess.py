@@ -165,21 +165,21 @@ def main(argv=None) -> None:
     parser.add_argument("--out", type=Path, help="write the figures here (JSON)")
     parser.add_argument("--keep", type=Path, help="work folder to keep (default: a temporary one)")
     args = parser.parse_args(argv)
-    mb = xml_mb(args.dump)
-    bz2_mb = sum(p.stat().st_size for p in args.dump.glob("*-pages-articles-multistream*.xml.bz2")) / 1e6
-    print(f"dump: {mb:.1f} MB of XML, {bz2_mb:.1f} MB as bz2", flush=True)
     root = args.keep or Path(tempfile.mkdtemp(prefix="wiki_bench_"))
-    root.mkdir(parents=True, exist_ok=True)
-    results = {"dump_xml_mb": round(mb, 1), "dump_bz2_mb": round(bz2_mb, 1), "cpus": os.cpu_count(), "runs": {}}
+    (root / "ceiling").mkdir(parents=True, exist_ok=True)
     try:
-        (root / "ceiling").mkdir(exist_ok=True)
-        results["machine_ceiling"] = machine_ceiling(args.dump, args.tasks, root / "ceiling")
-        print(f"  machine: {results['machine_ceiling']}", flush=True)
+        ceiling = machine_ceiling(args.dump, args.tasks, root / "ceiling")
+        print(f"  machine: {ceiling}", flush=True)
         if args.ceiling_only:
             if args.out and args.out.exists():  # beside the figures of an earlier full run
-                results = {**json.loads(args.out.read_text()), "machine_ceiling": results["machine_ceiling"]}
-                args.out.write_text(json.dumps(results, indent=1) + "\n")
+                args.out.write_text(json.dumps({**json.loads(args.out.read_text()), "machine_ceiling": ceiling},
+                                               indent=1) + "\n")
             return
+        mb = xml_mb(args.dump)
+        bz2_mb = sum(p.stat().st_size for p in args.dump.glob("*-pages-articles-multistream*.xml.bz2")) / 1e6
+        print(f"dump: {mb:.1f} MB of XML, {bz2_mb:.1f} MB as bz2", flush=True)
+        results = {"dump_xml_mb": round(mb, 1), "dump_bz2_mb": round(bz2_mb, 1), "cpus": os.cpu_count(),
+                   "machine_ceiling": ceiling, "runs": {}}
         for tasks in (1, args.tasks):
             results["runs"][f"xling_{tasks}"] = run_pipeline(args.dump, tasks, root, args)
         if not args.no_by_hand:

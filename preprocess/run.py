@@ -68,6 +68,11 @@ PHASES = ("text", "corpus", "encode", "data")
 ARRAY_PHASES = ("text", "encode")  # the phases whose stages array tasks share
 
 
+def task_label(task: int, tasks: int) -> str:
+    """Array task ``task`` (from 0) of ``tasks`` as stage, folder and job names spell it: 1of2, 2of2."""
+    return f"{task + 1}of{tasks}"
+
+
 class Layout:
     """Where every stage writes, under the config's work folder."""
 
@@ -97,7 +102,7 @@ class Layout:
         return self.work / "bin" / name
 
     def part(self, name, task, tasks):
-        return self.work / "bin" / f"{name}.parts" / f"{task + 1}of{tasks}"
+        return self.work / "bin" / f"{name}.parts" / task_label(task, tasks)
 
 
 def _packages(cfg: PipelineConfig):

@@ -45,6 +45,7 @@ import submitit
 
 from xling import config_loader, run_lock
 from fairseq_ext.demo.config import DemoConfig, check_config
+from preprocess.run import task_label
 from slurm.cluster import ACTIVE_STATES, cancel, choose_cluster, make_executor, queue_states, release, run_here
 from slurm.config import LaunchError, Resources
 from slurm.runs import (DONE, SUBMISSION, SUBMITIT, PretrainRun, needs_submission, progress, read_json,
@@ -143,11 +144,12 @@ def plan(cfg: StudyConfig) -> List[Job]:
     jobs: List[Job] = []
     for pair in cfg.pairs:
         n, folder = cfg.data_tasks, cfg.folder / "data" / pair
-        text = [Job("data", f"data/{pair}/text/{t + 1}of{n}", folder / "text" / f"{t + 1}of{n}", [], pair,
-                    phase="text", task=t) for t in range(n)]
+        labels = [task_label(t, n) for t in range(n)]
+        text = [Job("data", f"data/{pair}/text/{label}", folder / "text" / label, [], pair, phase="text", task=t)
+                for t, label in enumerate(labels)]
         corpus = Job("data", f"data/{pair}/corpus", folder / "corpus", [j.key for j in text], pair, phase="corpus")
-        encode = [Job("data", f"data/{pair}/encode/{t + 1}of{n}", folder / "encode" / f"{t + 1}of{n}", [corpus.key],
-                      pair, phase="encode", task=t) for t in range(n)]
+        encode = [Job("data", f"data/{pair}/encode/{label}", folder / "encode" / label, [corpus.key], pair,
+                      phase="encode", task=t) for t, label in enumerate(labels)]
         data = Job("data", f"data/{pair}", folder / "assemble", [j.key for j in encode], pair, phase="data")
         models = [
             Job("pretrain", f"pretrain/{pair}/{run.name}", run.folder, [data.key], pair,

@@ -30,8 +30,7 @@ def study_file(path: Path, out: Path, data_dir: Path, cache: Path, **changes) ->
     models only. ``data_dir``: the slice the pipeline tests built (with data_tasks=1 its data
     jobs find every stage done), or a new folder."""
     cfg = yaml.safe_load(TINY.read_text(encoding="utf-8"))
-    cfg.update(out_dir=str(out), data_dir=str(data_dir),
-               data={**SMALL, "fetch": {"cache_dir": str(cache)}})
+    cfg.update(out_dir=str(out), data_dir=str(data_dir), data={**SMALL, "fetch": {"cache_dir": str(cache)}})
     del cfg["pretrain"]["settings"]["sep_emb_l1_6"]
     # Default trains long enough to be killed mid-way, the monolingual models briefly
     cfg["pretrain"]["updates"] = 400
