@@ -178,12 +178,26 @@ def cancel(job_ids: Sequence[str]) -> None:
             raise RuntimeError(f"scancel {' '.join(job_ids)} failed: {result.stderr.strip()}")
 
 
-def queue_states() -> Dict[str, str]:
-    """{job id: state} of this user's jobs that SLURM still knows (array tasks as 12_3)."""
-    if not slurm_answers():  # squeue would retry for seconds before failing
-        return {}
-    result = _run(["squeue", "--me", "-h", "-r", "--states=all", "-o", "%i|%T"])
-    return dict(line.split("|", 1) for line in result.stdout.split() if "|" in line)
+def queue_states(controller_required: bool = False, attempts: int = 3) -> Dict[str, str]:
+    """{job id: state} of this user's jobs that SLURM still knows (array tasks as 12_3).
+
+    No controller answering means {} (a machine without SLURM queues nothing), except where
+    ``controller_required``: a caller about to submit, or waiting for jobs, must not take a
+    controller too busy to answer for an empty queue (it would submit again, or stop waiting),
+    so it retries, then gets a LaunchError. A failing squeue is retried, then a LaunchError."""
+    for attempt in range(attempts):
+        if attempt:
+            time.sleep(2.0 * attempt)
+        if not slurm_answers():  # squeue would retry for seconds before failing
+            if not controller_required:
+                return {}
+            error = "no SLURM controller answers 'scontrol ping'"
+            continue
+        result = _run(["squeue", "--me", "-h", "-r", "--states=all", "-o", "%i|%T"])
+        if result.returncode == 0:
+            return dict(line.split("|", 1) for line in result.stdout.split() if "|" in line)
+        error = f"squeue failed: {result.stderr.strip() or f'exit code {result.returncode}'}"
+    raise LaunchError(f"{error} ({attempts} tries)")
 
 
 def wait_until_ended(job_ids: Iterable[str], timeout_s: float, poll_s: float = 2.0) -> Dict[str, str]:
@@ -191,10 +205,13 @@ def wait_until_ended(job_ids: Iterable[str], timeout_s: float, poll_s: float = 2
     job_ids = list(job_ids)
     deadline = time.monotonic() + timeout_s
     while True:
-        states = queue_states()
-        last = {job: states.get(job, "ENDED") for job in job_ids}
-        if not any(state in ACTIVE_STATES for state in last.values()):
-            return last
+        try:
+            states = queue_states(controller_required=True)
+            last = {job: states.get(job, "ENDED") for job in job_ids}
+            if not any(state in ACTIVE_STATES for state in last.values()):
+                return last
+        except LaunchError:  # a controller too busy to answer: the jobs have not ended for that
+            last = {job: "UNKNOWN" for job in job_ids}
         if time.monotonic() > deadline:
             raise TimeoutError(f"jobs still active after {timeout_s:.0f} s: {last}")
         time.sleep(poll_s)

@@ -37,7 +37,7 @@ def launch(runs: List, res: Resources, job_name: str, array_dir: Path, dry_run=F
 
     cluster = choose_cluster(res.cluster)
     check_resources(res, node_size(cluster, res.partition), cluster)
-    todo = [prepare_run(run, res) for run in pending(runs, queue_states())]
+    todo = [prepare_run(run, res) for run in pending(runs, queue_states(controller_required=cluster == "slurm"))]
     if dry_run or not todo:
         return []
     jobs = submit_runs(todo, res, cluster, job_name, array_dir, job)

@@ -268,9 +268,10 @@ def study_lock(cfg: StudyConfig, wait: bool) -> run_lock.RunLock:
                           "wait for it, or stop it (a rerun resumes)") from None
 
 
-def states(jobs: Sequence[Job]) -> Dict[str, tuple]:
-    """key -> (state, job id): DONE, NEW, SLURM's state, or ENDED (see ``slurm.runs.run_state``)."""
-    queue = queue_states()
+def states(jobs: Sequence[Job], controller_required: bool = False) -> Dict[str, tuple]:
+    """key -> (state, job id): DONE, NEW, SLURM's state, or ENDED (see ``slurm.runs.run_state``);
+    ``controller_required``: see ``slurm.cluster.queue_states``."""
+    queue = queue_states(controller_required)
     return {job.key: run_state(job.folder, queue) for job in jobs}
 
 
@@ -312,7 +313,7 @@ def submit(cfg: StudyConfig, jobs: Sequence[Job], dry_run: bool = False) -> List
     """Submit the study's missing jobs to SLURM, stage by stage, each array after what its
     jobs need; returns (job, job id) of each submitted (dry run: each that would be)."""
     with study_lock(cfg, wait=True):
-        known = states(jobs)
+        known = states(jobs, controller_required=True)  # a silent queue is not an empty one
         todo = to_submit(jobs, known)
         # a queued job waiting for one that is submitted again would wait for the old one,
         # which will never end well: it is cancelled and submitted again after the new one

@@ -216,3 +216,12 @@ def training_ids(task, lang: str) -> set:
 
     dataset = data_utils.load_indexed_dataset(task.split_prefix("train", lang), task.source_dictionary)
     return set(np.concatenate([dataset[i].numpy() for i in range(len(dataset))]).tolist())
+
+
+def queued_from(folder: Path) -> set:
+    """The jobs SLURM still knows (array tasks as 12_3) that were submitted from under
+    ``folder``: tests share one cluster, and each counts only what it submitted."""
+    from slurm.cluster import queue_states
+
+    arrays = {path.name.split("_")[0] for path in folder.rglob("*_submission.sh")}
+    return {job for job in queue_states(controller_required=True) if job.split("_")[0] in arrays}

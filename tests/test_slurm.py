@@ -11,10 +11,10 @@ import pytest
 import torch
 import yaml
 
-from helpers import REPO, make_data
+from helpers import REPO, make_data, queued_from
 from slurm.cluster import queue_states, wait_until_ended
 from xling.config_loader import ConfigError
-from slurm.config import Resources, load_grid
+from slurm.config import LaunchError, Resources, load_grid
 from slurm.grid import expand_grid
 from slurm.launch import launch, main
 from slurm.pretrain import Placement, checkpoint_updates, compose_config, precision_overrides
@@ -155,19 +155,19 @@ def test_grid_becomes_one_job_array_and_reruns_submit_nothing(local_slurm, tmp_p
     for run, job_id in zip(runs, job_ids):
         assert job_id in out and run.name in out  # the table names each run and its job
         assert (run.folder / "submitit" / job_id).is_dir()
-    queued = set(queue_states())
+    queued = queued_from(tmp_path)
     assert set(job_ids) <= queued
 
     code, out, _ = cli(capsys, "grid", grid_file)
     assert code == 0 and "submitted 0 of 4 runs" in out
     # SLURM forgets ended jobs after a while: only new jobs would count
-    assert not set(queue_states()) - queued, "a rerun while the array runs submits nothing"
+    assert not queued_from(tmp_path) - queued, "a rerun while the array runs submits nothing"
 
     states = wait_until_ended(job_ids, timeout_s=400)
     assert set(states.values()) == {"COMPLETED"}, states
     code, out, _ = cli(capsys, "grid", grid_file)
     assert code == 0 and "submitted 0 of 4 runs" in out
-    assert not set(queue_states()) - queued
+    assert not queued_from(tmp_path) - queued
 
     code, out, _ = cli(capsys, "status", grid_file)
     assert code == 0
@@ -180,7 +180,7 @@ def test_grid_becomes_one_job_array_and_reruns_submit_nothing(local_slurm, tmp_p
 
 @pytest.mark.slow  # the local SLURM cluster, or a training job
 def test_bad_options_fail_before_submission(local_slurm, bilingual_data, tmp_path, capsys):
-    queued = set(queue_states())
+    queued = queued_from(tmp_path)
     base = ["pretrain", "--data", bilingual_data, "--langs", "en,fr", "--out-dir", tmp_path, "--cluster", "slurm"]
     cases = {
         "--nodes is 0": ["--setting", "default", "--nodes", "0"],
@@ -216,7 +216,7 @@ def test_bad_options_fail_before_submission(local_slurm, bilingual_data, tmp_pat
     code, _, err = cli(capsys, "grid", grid_file)
     assert code == 2 and f"data folder {tmp_path}/data/en-fr/bin does not exist" in err
 
-    assert not set(queue_states()) - queued, "nothing was submitted"
+    assert not queued_from(tmp_path) - queued, "nothing was submitted"
     assert not list(tmp_path.rglob(SUBMISSION)) and not (tmp_path / "runs").exists()
 
 
@@ -364,3 +364,33 @@ def test_a_local_job_uses_as_many_threads_as_cpus_per_task(tmp_path, cpus, monke
     monkeypatch.setenv("MKL_NUM_THREADS", "7")
     executor = make_executor(tmp_path / "%j", Resources(cpus_per_task=cpus), "local", "threads")
     assert executor.submit(thread_settings).result() == (str(cpus), cpus)
+
+
+def fake_slurm(bin_dir: Path, squeue: str) -> None:
+    """An scontrol whose controller answers, and an squeue that runs ``squeue`` (a shell body)."""
+    bin_dir.mkdir()
+    for name, body in {"scontrol": 'echo "Slurmctld(primary) at node is UP"', "squeue": squeue}.items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+
+
+def test_a_silent_or_failing_controller_is_not_taken_for_an_empty_queue(tmp_path, monkeypatch):
+    # no SLURM on the PATH: nothing is queued, unless a caller needs the controller
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert queue_states() == {}
+    with pytest.raises(LaunchError, match="no SLURM controller answers"):
+        queue_states(controller_required=True, attempts=1)
+    # a controller that answers the ping but times out on squeue: an error, never {}
+    fake_slurm(tmp_path / "failing", 'echo "slurm_load_jobs error: Socket timed out" >&2; exit 1')
+    monkeypatch.setenv("PATH", f"{tmp_path / 'failing'}:/usr/bin:/bin")
+    for required in (False, True):
+        with pytest.raises(LaunchError, match="squeue failed: slurm_load_jobs error: Socket timed out"):
+            queue_states(controller_required=required, attempts=1)
+    with pytest.raises(TimeoutError, match="UNKNOWN"):  # a wait goes on: the jobs have not ended for that
+        wait_until_ended(["12_1"], timeout_s=0.1, poll_s=0.1)
+    # one timeout, then an answer: the retry reads the queue
+    counter = tmp_path / "calls"
+    fake_slurm(tmp_path / "flaky", f'echo x >> {counter}; [ $(wc -l < {counter}) -ge 2 ] || exit 1\n'
+                                   'echo "12_1|RUNNING"; echo "13|PENDING"')
+    monkeypatch.setenv("PATH", f"{tmp_path / 'flaky'}:/usr/bin:/bin")
+    assert queue_states(controller_required=True, attempts=2) == {"12_1": "RUNNING", "13": "PENDING"}

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import REPO
+from helpers import REPO, queued_from
 from registry_slice import SMALL
 from slurm.cluster import ACTIVE_STATES, queue_states, wait_until_ended
 from slurm.config import LaunchError
@@ -109,7 +109,8 @@ def test_a_study_runs_as_dependent_jobs_resumes_after_a_kill_and_reruns_submit_n
     # kill the Default model mid-way; what needs it still waits in the queue
     wait_for(lambda: checkpoint_at(model.folder / CHECKPOINTS) >= 20, 400, "a checkpoint of Default")
     subprocess.run(["scancel", ids[model.key]], check=True)
-    wait_for(lambda: queue_states().get(ids[model.key], "ENDED") not in ACTIVE_STATES, 60, "Default to end")
+    wait_for(lambda: queue_states(controller_required=True).get(ids[model.key], "ENDED") not in ACTIVE_STATES,
+             60, "Default to end")
     assert not model.done
     status = cli(capsys, "status", path)
     rows = {line.split()[1]: line for line in status.stdout.splitlines() if line.split()[:1] == ["pretrain"]}
@@ -118,7 +119,7 @@ def test_a_study_runs_as_dependent_jobs_resumes_after_a_kill_and_reruns_submit_n
     dependents = ["transfer/en-fr", "analysis/en-fr", "report"]
 
     # two reruns racing: the missing jobs are submitted once, by one of them
-    before = set(queue_states())
+    before = queued_from(tmp_path)
     racers = [subprocess.Popen([sys.executable, "-m", "slurm.launch", "study", str(path)], cwd=REPO,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outputs = [racer.communicate(timeout=300) for racer in racers]
@@ -128,14 +129,15 @@ def test_a_study_runs_as_dependent_jobs_resumes_after_a_kill_and_reruns_submit_n
     resubmitted = submitted_ids(jobs)
     changed = {k for k in ids if resubmitted[k] != ids[k]}
     assert changed == {model.key, *dependents}, changed
-    assert set(queue_states()) - before == {resubmitted[k] for k in changed}, "each missing job once"
+    assert queued_from(tmp_path) - before == {resubmitted[k] for k in changed}, "each missing job once"
     # the old dependents, which waited for the killed job, were cancelled by the rerun
-    assert all(queue_states().get(ids[k], "ENDED") not in ACTIVE_STATES for k in dependents)
+    assert all(queue_states(controller_required=True).get(ids[k], "ENDED") not in ACTIVE_STATES for k in dependents)
     assert all(read_json(by_key[k].folder / SUBMISSION)["attempts"] == 2 for k in changed)
 
     states = wait_until_ended([resubmitted[k] for k in changed], timeout_s=600)
     assert set(states.values()) <= {"COMPLETED", "ENDED"}, states
-    assert all(job.done for job in jobs), [job.key for job in jobs if not job.done]
+    logs = {job.key: Path(read_json(job.folder / SUBMISSION)["log"]) for job in jobs if not job.done}
+    assert not logs, (states, {key: log.read_text()[-1500:] if log.is_file() else log for key, log in logs.items()})
     starts = [r for r in read_log(model.folder) if r["tag"] == "start"]
     assert len(starts) == 2 and starts[1]["resume_from_update"] >= 20, starts
     assert read_json(model.folder / DONE)["num_updates"] == 400
@@ -161,10 +163,10 @@ def test_a_study_runs_as_dependent_jobs_resumes_after_a_kill_and_reruns_submit_n
     assert len(rows) == len(jobs) and all(" DONE " in row for row in rows), status.stdout
     assert any("400/400 updates" in row and "loss en" in row for row in rows), status.stdout
 
-    queued = set(queue_states())
+    queued = queued_from(tmp_path)
     again = cli(capsys, "study", path)
     assert again.returncode == 0 and "nothing to submit" in again.stdout, again.stdout + again.stderr
-    assert not set(queue_states()) - queued
+    assert not queued_from(tmp_path) - queued
 
 
 @pytest.mark.slow  # the corpus pipeline's slice and a failing training on this machine
