@@ -25,7 +25,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN = Path(sys.executable).with_name("fairseq-hydra-train")
-RECORD = re.compile(r"\]\[(train|valid)\]\[INFO\] - (\{.*\})")
+RECORD = re.compile(r"\]\[(train|train_inner|valid)\]\[INFO\] - (\{.*\})")
 
 
 def parse_args(argv=None):
@@ -45,7 +45,7 @@ def parse_args(argv=None):
 
 def parse_recipe(text: str):
     name, _, overrides = text.partition(":")
-    return name, [o for o in re.split(r",(?=[\w.]+=)", overrides) if o]
+    return name, [o for o in re.split(r",(?=[+~]?[\w.]+=)", overrides) if o]
 
 
 def command(args, overrides, run_dir: Path, hours: float, max_update: int):
@@ -112,9 +112,14 @@ def main(argv=None):
             print(f"probing {len(jobs)} recipes for {args.probe_seconds:.0f} s each", flush=True)
             run_all(jobs, args.parallel)
             for name, _, log in jobs:
-                train = [r for r in records(log) if r["kind"] == "train"]
-                # train_wall includes start-up; ups is the steady rate
-                ups = float(train[-1]["train_ups"])
+                inner = [r for r in records(log) if r["kind"] == "train_inner"]
+                if len(inner) < 2:
+                    raise SystemExit(f"{name}: fewer than two log records in {args.probe_seconds:.0f} s; "
+                                     "probe longer (--probe-seconds)")
+                # the steady rate between the first and last records: start-up and the
+                # first updates (allocations, warm-up) would make it too low
+                ups = (int(inner[-1]["num_updates"]) - int(inner[0]["num_updates"])) / (
+                    float(inner[-1]["wall"]) - float(inner[0]["wall"]))
                 max_updates[name] = int(ups * budget_s)
                 print(f"  {name}: {ups:.2f} updates/s -> max_update {max_updates[name]}", flush=True)
         jobs = []

@@ -267,7 +267,7 @@ def profile_steps(args, system, step, batches, count=5):
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if args.device == "cuda" else [])
     sync(args.device)
     start = time.perf_counter()
-    with profile(activities=activities) as prof:
+    with profile(activities=activities, record_shapes=True) as prof:
         for _ in range(count):
             step(next(batches))
         sync(args.device)
@@ -284,6 +284,9 @@ def profile_steps(args, system, step, batches, count=5):
         lines.append(f"device busy {kernel_us / 1e3 / count:.1f} ms/step = "
                      f"{100 * kernel_us / 1e6 / wall:.0f}% of wall time")
     lines.append(events.table(sort_by=sort_by, row_limit=30, max_name_column_width=60))
+    lines.append("by input shapes (which copies, which GEMMs):")
+    lines.append(prof.key_averages(group_by_input_shape=True).table(
+        sort_by=sort_by, row_limit=40, max_name_column_width=30, max_shapes_column_width=80))
     out = Path(args.profile)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{system}.txt").write_text("\n".join(lines))
