@@ -8,9 +8,11 @@ from dataclasses import asdict
 
 import numpy as np
 import pytest
+import torch
 
 from fairseq_ext.analysis import retrieval
 from fairseq_ext.analysis.cka import bootstrap_indices, linear_cka, same_layer_bootstrap
+from fairseq_ext.analysis.tables import write_csv
 from fairseq_ext.demo.claims import (
     CANNOT_TELL,
     CONTRADICTED,
@@ -182,6 +184,49 @@ def test_a_random_encoder_that_beats_the_model_under_the_same_map_is_not_support
     no_map = claims["retrieval/fr/bilingual-no-map"]
     assert (no_map.value, no_map.control_value) == (pytest.approx(15.0), pytest.approx(1.0))
     assert no_map.verdict == SUPPORTED
+
+
+def test_retrieval_on_the_same_queries_is_compared_query_by_query():
+    """With per-query hits, the model and the random encoder (the same 400 queries) get the
+    SE of their per-query differences: queries both find cancel. Here the model finds every
+    query the random encoder finds and 16 more (9% vs 5%): 2.2 independent SEs, 4.1 paired;
+    a random encoder that finds more is 'contradicted'."""
+    n = 400
+    random_hits = np.zeros(n, bool)
+    random_hits[:20] = True
+    model_hits = random_hits.copy()
+    model_hits[20:36] = True
+    for model, control, verdict in ((model_hits, random_hits, SUPPORTED), (random_hits, model_hits, CONTRADICTED)):
+        rows = retrieval_rows({"monolingual": [(model.mean(), 0.0)], "random": [(control.mean(), 0.0)]}, n=n)
+        hits = {("fr", c, "0", retrieval.column(aligned)): h for c, h in (("monolingual", model), ("random", control))
+                for aligned, h in ((True, h), (False, np.zeros(n, bool)))}
+        mapped = by_id(retrieval_claims(rows, "en-fr", "fr", hits))["retrieval/fr/monolingual-map"]
+        difference = model.astype(float) - control
+        assert mapped.se == pytest.approx(100 * np.std(difference, ddof=1) / math.sqrt(n))
+        assert mapped.se < math.hypot(binomial_se(100 * model.mean(), n), binomial_se(100 * control.mean(), n))
+        assert "paired over the same 400 queries" in mapped.se_method and mapped.verdict == verdict
+        assert mapped.margin_se == pytest.approx((1 if verdict == SUPPORTED else -1) * 4.08, abs=0.01)
+    # hits of another test set (a different length) or none: the independent SE
+    rows = retrieval_rows({"monolingual": [(model_hits.mean(), 0.0)], "random": [(random_hits.mean(), 0.0)]}, n=n)
+    for other in ({k: v[:100] for k, v in hits.items()}, {}):
+        mapped = by_id(retrieval_claims(rows, "en-fr", "fr", other))["retrieval/fr/monolingual-map"]
+        assert mapped.se_method == "binomial, two independent estimates"
+        assert mapped.margin_se == pytest.approx(2.22, abs=0.01) and mapped.verdict == CANNOT_TELL
+
+
+def test_retrieval_hits_are_written_per_query_and_read_back(tmp_path):
+    torch.manual_seed(0)
+    train, test = torch.randn(2, 300, 16), torch.randn(2, 50, 16)
+    hits = retrieval.hits_by_layer(train, train + 0.01 * torch.randn_like(train), test, test + 1.5 * torch.randn_like(test))
+    rows = retrieval.rows_of(hits)
+    assert [r["layer"] for r in rows] == [0, 1] and 0 < rows[0][retrieval.column(True)] < 1
+    write_csv(retrieval.hit_rows("fr", "bilingual", hits), tmp_path / retrieval.HITS)
+    read = retrieval.read_hits(tmp_path)
+    for layer, columns in enumerate(hits):
+        for name, h in columns.items():
+            assert read["fr", "bilingual", str(layer), name].tolist() == h.tolist()
+            assert h.mean() == pytest.approx(rows[layer][name])
+    assert retrieval.read_hits(tmp_path / "elsewhere") == {}
 
 
 def bli_rows(comparisons):

@@ -191,13 +191,26 @@ def expected_claims(out: Path) -> dict:
         expected[key] = (value, control, (se ** 2 + control_se ** 2) ** 0.5, +1, None)
 
     retrieval = csv_rows(analysis / "retrieval" / "retrieval.csv")
+    hits = {(r["pair"], r["comparison"], r["layer"], r["column"]): np.array([c == "1" for c in r["hits"]], float)
+            for r in csv_rows(analysis / "retrieval" / "retrieval_hits.csv")}
     aligned, unaligned = "aligned_nn_to_en_p@1", "unaligned_nn_to_en_p@1"
-    against_random("retrieval/fr/bilingual-no-map", retrieval, "bilingual", lambda r: float(r[unaligned]),
-                   "test_sentences", unaligned)
-    against_random("retrieval/fr/monolingual-map", retrieval, "monolingual", lambda r: float(r[aligned]),
-                   "test_sentences", aligned)
-    against_random("retrieval/fr/monolingual-map-gain", retrieval, "monolingual",
-                   lambda r: float(r[aligned]) - float(r[unaligned]), "test_sentences", aligned, unaligned)
+
+    def paired(key, comparison, columns):
+        """The model and the random encoder on the same queries: each at its best layer of the
+        summed columns (sign, column), the SE of the per-query differences."""
+        per_query = {}
+        for side in (comparison, "random"):
+            row = max((r for r in retrieval if r["comparison"] == side),
+                      key=lambda r: sum(sign * float(r[c]) for sign, c in columns))
+            per_query[side] = sum(sign * hits["fr", side, row["layer"], c] for sign, c in columns)
+            assert 100 * per_query[side].mean() == pytest.approx(100 * sum(sign * float(row[c]) for sign, c in columns))
+        difference = per_query[comparison] - per_query["random"]
+        expected[key] = (100 * per_query[comparison].mean(), 100 * per_query["random"].mean(),
+                         100 * np.std(difference, ddof=1) / len(difference) ** 0.5, +1, None)
+
+    paired("retrieval/fr/bilingual-no-map", "bilingual", [(1, unaligned)])
+    paired("retrieval/fr/monolingual-map", "monolingual", [(1, aligned)])
+    paired("retrieval/fr/monolingual-map-gain", "monolingual", [(1, aligned), (-1, unaligned)])
     bli = csv_rows(analysis / "bli" / "bli.csv")
     for comparison in ("monolingual", "bilingual"):
         for space in ("contextual", "input embeddings"):

@@ -3,7 +3,8 @@ configured analyses on the contract files and write, under ``out_dir``:
 
 - ``bli/``: ``bli.{csv,md}``, ``bli_<pair>_<comparison>.png`` (P@1 per layer, with the
   input-embedding and fastText results as reference lines);
-- ``retrieval/``: ``retrieval.{csv,md}``, ``retrieval_<pair>.png``;
+- ``retrieval/``: ``retrieval.{csv,md}``, ``retrieval_<pair>.png``, ``retrieval_hits.csv``
+  (each test query's hit or miss per pair, comparison, layer and P@1 column);
 - ``cka/``: ``cka_<pair>_<comparison>.{csv,png}`` (layer x layer), ``cka_layers.{csv,md}``
   and ``cka_<pair>.png`` (the paper's Figure 7: same layer, and the average, per comparison),
   ``cka_layers_<pair>.png``; with ``cka.bootstrap`` resamples, ``cka_layers`` has the
@@ -185,18 +186,20 @@ class Runner:
 
     def run_retrieval(self) -> None:
         cfg, out = self.cfg.retrieval, self.out / "retrieval"
-        rows, series_by_pair = [], {}
+        rows, hit_rows, series_by_pair = [], [], {}
         for pair, comparison, english_side, target_side in self.cfg.selected("retrieval", cfg.pairs, cfg.comparisons):
             (tt_path, target_train), (et_path, english_train) = self.parallel(cfg.train_set, pair, cfg.max_train)
             (tx_path, target_test), (ex_path, english_test) = self.parallel(cfg.test_set, pair, cfg.max_test)
-            results = retrieval.retrieval_by_layer(
+            hits = retrieval.hits_by_layer(
                 self.sentence_vectors(target_side, tt_path, target_train),
                 self.sentence_vectors(english_side, et_path, english_train),
                 self.sentence_vectors(target_side, tx_path, target_test),
                 self.sentence_vectors(english_side, ex_path, english_test),
                 cfg.methods,
             )
+            results = retrieval.rows_of(hits)
             rows += [{"pair": pair, "comparison": comparison, retrieval.TEST_SIZE: len(target_test), **r} for r in results]
+            hit_rows += retrieval.hit_rows(pair, comparison, hits)
             method = cfg.methods[0]
             series = series_by_pair.setdefault(pair, {})
             series[f"{comparison} (map)"] = [r[retrieval.column(True, method)] for r in results]
@@ -205,7 +208,8 @@ class Runner:
             self.record("retrieval", [plots.layer_curves(
                 out / f"retrieval_{pair}.png", series, f"Sentence retrieval {pair}→en ({cfg.test_set})", "P@1"
             )])
-        self.record("retrieval", write_tables(rows, self.out / TABLES["retrieval"]))
+        self.record("retrieval", [*write_tables(rows, self.out / TABLES["retrieval"]),
+                                  write_csv(hit_rows, self.out / retrieval.HITS)])
 
     def run_cka(self) -> None:
         cfg, out = self.cfg.cka, self.out / "cka"

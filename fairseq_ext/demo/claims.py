@@ -8,6 +8,9 @@ paper states, and its *margin* is that difference in standard errors (SE):
   half an example away from 0 and 1, so that 0 of n hits still has an error); the
   difference of two independent estimates has the root of their summed squared SEs. The
   majority class is a fixed property of the test set: it adds no error of its own;
+- sentence retrieval against the random encoder, where the analysis kept each query's hit
+  (``retrieval_hits.csv``): the two are tested on the same queries, so the SE is that of
+  the mean of their per-query differences (paired);
 - CKA has the analysis's bootstrap over sentences (``cka_se``); two comparisons of the same
   sentences, resampled with the same indices, have the SE of their paired replicates'
   difference; comparisons of different sentences (English′ is another text) are
@@ -42,7 +45,8 @@ NO_ERROR_BAR = "cannot tell: no error bar"
 RULE = (
     f"Each claim compares a value with its control in the direction the paper states; the margin is the "
     f"difference in standard errors (binomial over the test size for accuracies and P@1, the majority class "
-    f"counted as fixed; for CKA a bootstrap over sentences, paired (the same resamples) when two comparisons "
+    f"counted as fixed; sentence retrieval paired over its queries, which the model and the random encoder "
+    f"share; for CKA a bootstrap over sentences, paired (the same resamples) when two comparisons "
     f"share their sentences). **{SUPPORTED}**: a margin of at least "
     f"+{MARGIN_SE:g} SE; **{CONTRADICTED}**: at most −{MARGIN_SE:g} SE; **{CANNOT_TELL}** otherwise. "
     f"\"X hurts transfer\" needs its reference to transfer first, otherwise **{NO_TRANSFER}**; alignment "
@@ -215,6 +219,7 @@ class Best:
     layer: str  # "" for a table without layers (input embeddings)
     n: int
     se: float
+    row_layer: str = ""  # the table's layer value of that row
 
 
 def _best_row(rows: Sequence[Dict[str, str]], score) -> Optional[Tuple[float, Dict[str, str]]]:
@@ -233,25 +238,18 @@ def _p_at_1(rows, column: str, n_column: str) -> Optional[Best]:
     if best is None:
         return None
     value, row = 100 * best[0], best[1]
-    return Best(value, _layer(row), int(row[n_column]), binomial_se(value, int(row[n_column])))
+    return Best(value, _layer(row), int(row[n_column]), binomial_se(value, int(row[n_column])), row.get("layer", ""))
 
 
 def _map_gain(rows, aligned: str, unaligned: str, n_column: str) -> Optional[Best]:
     """The best layer of aligned − unaligned P@1; its SE counts the two as independent (they
-    share queries, so this overstates it: the verdict errs towards 'cannot tell')."""
+    share queries, so this overstates it; the per-query hits, where kept, give the paired SE)."""
     best = _best_row(rows, lambda r: float(r[aligned]) - float(r[unaligned]))
     if best is None:
         return None
     row, n = best[1], int(best[1][n_column])
     se = math.hypot(binomial_se(100 * float(row[aligned]), n), binomial_se(100 * float(row[unaligned]), n))
-    return Best(100 * best[0], _layer(row), n, se)
-
-
-def _gap(value: Best, reference: Best, **fields) -> Claim:
-    """``value`` above ``reference`` (the control), both best layers; SE from each side's own."""
-    return compare(value=value.value, control_value=reference.value, n=value.n, control_n=reference.n,
-                   se=math.hypot(value.se, reference.se), direction=+1, value_layer=value.layer,
-                   control_layer=reference.layer, **fields)
+    return Best(100 * best[0], _layer(row), n, se, row.get("layer", ""))
 
 
 def _of(rows, comparison: str) -> List[Dict[str, str]]:
@@ -270,8 +268,17 @@ RETRIEVAL_METHODS, BLI_METHODS = ("nn", "csls"), ("csls", "nn")  # the paper's s
 RANDOM = "random"
 
 
-def _against_random(rows, comparison: str, measure, id: str, text: str, control: str, **fields) -> Optional[Claim]:
-    """``comparison``'s best layer vs the random encoder's, measured alike."""
+def paired_difference_se(ours: np.ndarray, theirs: np.ndarray) -> float:
+    """SE (in points) of mean(ours) − mean(theirs) over the same queries: the SE of the mean
+    of the per-query differences (the queries both find, or both miss, cancel)."""
+    return 100 * float(np.std(ours - theirs, ddof=1)) / math.sqrt(len(ours))
+
+
+def _against_random(rows, comparison: str, measure, id: str, text: str, control: str, per_query=None,
+                    **fields) -> Optional[Claim]:
+    """``comparison``'s best layer vs the random encoder's, measured alike. ``per_query``:
+    (comparison, Best) -> each query's share of the value, or None where it was not recorded;
+    when both sides have one for each of the table's test queries, the SE is the paired one."""
     value = measure(_of(rows, comparison))
     if value is None:
         return None
@@ -279,33 +286,54 @@ def _against_random(rows, comparison: str, measure, id: str, text: str, control:
     if random is None:
         return uncontrolled(id=id, text=text, control=control, value=value.value, n=value.n,
                             value_layer=value.layer, direction=+1, **fields)
-    return _gap(value, random, id=id, text=text, control=control, se_method="binomial, two independent estimates",
-                **fields)
+    se, se_method = math.hypot(value.se, random.se), "binomial, two independent estimates"
+    ours, theirs = (per_query(c, best) if per_query else None for c, best in ((comparison, value), (RANDOM, random)))
+    if ours is not None and theirs is not None and len(ours) == len(theirs) == value.n == random.n > 1:
+        se = paired_difference_se(ours, theirs)
+        se_method = f"paired over the same {len(ours)} queries (the SE of their per-query differences)"
+    return compare(value=value.value, control_value=random.value, n=value.n, control_n=random.n, se=se,
+                   direction=+1, value_layer=value.layer, control_layer=random.layer, id=id, text=text,
+                   control=control, se_method=se_method, **fields)
 
 
-def retrieval_claims(rows: Sequence[Dict[str, str]], pair: str, lang: str) -> List[Claim]:
+def retrieval_claims(rows: Sequence[Dict[str, str]], pair: str, lang: str,
+                     hits: Optional[Dict[Tuple[str, str, str, str], np.ndarray]] = None) -> List[Claim]:
+    """``hits``: the analysis's per-query hits (``retrieval.read_hits``); with them, the
+    model and the random encoder, tested on the same queries, have a paired SE."""
     method = table_method(rows, retrieval.column, RETRIEVAL_METHODS)
     if method is None:
         return []
     aligned, unaligned = retrieval.column(True, method), retrieval.column(False, method)
     rows = [r for r in rows if r["pair"] == lang]
+    hits = hits or {}
+
+    def of(*columns_signs):
+        """Per query: the sum of sign x hit over the columns, at a comparison's best layer."""
+        def per_query(comparison: str, best: Best):
+            keys = [((lang, comparison, best.row_layer, c), sign) for c, sign in columns_signs]
+            if not all(k in hits for k, _ in keys):
+                return None
+            return sum(sign * hits[k].astype(np.float64) for k, sign in keys)
+        return per_query
+
     base = dict(pair=pair, lang=lang, unit="%", paper="")
     where = f"sentence retrieval {lang}→en, P@1, best layer of each"
     claims = [
         _against_random(rows, "bilingual", lambda r: _p_at_1(r, unaligned, retrieval.TEST_SIZE),
                         f"retrieval/{lang}/bilingual-no-map",
                         "A bilingual model's sentences align without any map, above a random encoder",
-                        "random encoder, no map", where=where, metric="P@1 without a map", **base),
+                        "random encoder, no map", per_query=of((unaligned, 1)), where=where,
+                        metric="P@1 without a map", **base),
         _against_random(rows, "monolingual", lambda r: _p_at_1(r, aligned, retrieval.TEST_SIZE),
                         f"retrieval/{lang}/monolingual-map",
                         "Independently trained monolingual models align by an orthogonal map, above a random "
-                        "encoder under the same map", "random encoder, same map", where=where,
-                        metric="P@1 with a map", **base),
+                        "encoder under the same map", "random encoder, same map", per_query=of((aligned, 1)),
+                        where=where, metric="P@1 with a map", **base),
         _against_random(rows, "monolingual", lambda r: _map_gain(r, aligned, unaligned, retrieval.TEST_SIZE),
                         f"retrieval/{lang}/monolingual-map-gain",
                         "The map lifts monolingual models' retrieval more than a random encoder's",
-                        "random encoder's gain from the same map", where=where,
-                        metric="P@1 with a map − without (points)", **base),
+                        "random encoder's gain from the same map", per_query=of((aligned, 1), (unaligned, -1)),
+                        where=where, metric="P@1 with a map − without (points)", **base),
     ]
     return [c for c in claims if c is not None]
 
@@ -415,7 +443,7 @@ def cka_claims(analysis: AnalysisResults, pair: str, lang: str) -> List[Claim]:
 def pair_claims(pair: str, lang: str, transfer: TransferResults, analysis: AnalysisResults) -> List[Claim]:
     return [
         *transfer_claims(transfer, pair, lang),
-        *retrieval_claims(analysis.retrieval, pair, lang),
+        *retrieval_claims(analysis.retrieval, pair, lang, analysis.retrieval_hits),
         *bli_claims(analysis.bli, pair, lang),
         *word_map_claims(analysis.word_maps, pair, lang),
         *cka_claims(analysis, pair, lang),

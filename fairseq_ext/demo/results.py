@@ -8,6 +8,7 @@ from typing import Dict, Iterable, List, Tuple
 
 import numpy as np
 
+from fairseq_ext.analysis import retrieval
 from fairseq_ext.analysis.cli import TABLES, read_analysis_table, read_cka_bootstrap, read_written
 from fairseq_ext.transfer.finetune import evaluated_sizes
 from fairseq_ext.transfer.grid import best_result, read_summaries
@@ -59,6 +60,9 @@ class AnalysisResults:
     figures: Dict[str, List[str]] = field(default_factory=dict)  # analysis -> files written
     bli: List[Dict[str, str]] = field(default_factory=list)
     retrieval: List[Dict[str, str]] = field(default_factory=list)
+    # (pair, comparison, layer, column) -> each test query's hit: comparisons on the same
+    # queries are compared query by query
+    retrieval_hits: Dict[Tuple[str, str, str, str], np.ndarray] = field(default_factory=dict)
     cka: List[Dict[str, str]] = field(default_factory=list)
     cka_bootstrap: Dict[Tuple[str, str, str], np.ndarray] = field(default_factory=dict)
     word_maps: List[Dict[str, str]] = field(default_factory=list)
@@ -72,4 +76,5 @@ def read_analysis(root: Path) -> AnalysisResults:
     for name in TABLES:
         setattr(results, name, read_analysis_table(root, name))
     results.cka_bootstrap = read_cka_bootstrap(root)
+    results.retrieval_hits = retrieval.read_hits(root)
     return results
