@@ -212,6 +212,14 @@ def test_retrieval_on_the_same_queries_is_compared_query_by_query():
         mapped = by_id(retrieval_claims(rows, "en-fr", "fr", other))["retrieval/fr/monolingual-map"]
         assert mapped.se_method == "binomial, two independent estimates"
         assert mapped.margin_se == pytest.approx(2.22, abs=0.01) and mapped.verdict == CANNOT_TELL
+    # the same hits on every query: half a query's variance, as the binomial SE, not an
+    # error-free 0 that would leave the verdict to the sign
+    rows = retrieval_rows({"monolingual": [(model_hits.mean(), 0.0)], "random": [(model_hits.mean(), 0.0)]}, n=n)
+    same = {("fr", c, "0", retrieval.column(aligned)): model_hits if aligned else np.zeros(n, bool)
+            for c in ("monolingual", "random") for aligned in (True, False)}
+    mapped = by_id(retrieval_claims(rows, "en-fr", "fr", same))["retrieval/fr/monolingual-map"]
+    assert mapped.se == pytest.approx(100 * math.sqrt(0.5 / n * (1 - 0.5 / n) / n))
+    assert mapped.margin_se == 0 and mapped.verdict == CANNOT_TELL
 
 
 def test_retrieval_hits_are_written_per_query_and_read_back(tmp_path):

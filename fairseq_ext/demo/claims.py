@@ -270,8 +270,12 @@ RANDOM = "random"
 
 def paired_difference_se(ours: np.ndarray, theirs: np.ndarray) -> float:
     """SE (in points) of mean(ours) − mean(theirs) over the same queries: the SE of the mean
-    of the per-query differences (the queries both find, or both miss, cancel)."""
-    return 100 * float(np.std(ours - theirs, ddof=1)) / math.sqrt(len(ours))
+    of the per-query differences (the queries both find, or both miss, cancel). As for
+    :func:`binomial_se`, half a query is the least variance there is: two encoders that
+    agree on every query have not shown an error-free difference of 0."""
+    n = len(ours)
+    half = 0.5 / n
+    return 100 * math.sqrt(max(float(np.var(ours - theirs, ddof=1)), half * (1 - half)) / n)
 
 
 def _against_random(rows, comparison: str, measure, id: str, text: str, control: str, per_query=None,
