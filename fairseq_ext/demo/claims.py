@@ -216,10 +216,14 @@ class Best:
     """A comparison's best layer of one metric, in percent, with its binomial SE."""
 
     value: float
-    layer: str  # "" for a table without layers (input embeddings)
+    row_layer: str  # the table's layer of that row, as written; "" for a table without layers
     n: int
     se: float
-    row_layer: str = ""  # the table's layer value of that row
+
+    @property
+    def layer(self) -> str:
+        """The layer as the report names it: L3, or "" (input embeddings)."""
+        return f"L{self.row_layer}" if self.row_layer != "" else ""
 
 
 def _best_row(rows: Sequence[Dict[str, str]], score) -> Optional[Tuple[float, Dict[str, str]]]:
@@ -229,16 +233,12 @@ def _best_row(rows: Sequence[Dict[str, str]], score) -> Optional[Tuple[float, Di
     return max(scored, key=lambda pair: pair[0]) if scored else None
 
 
-def _layer(row: Dict[str, str]) -> str:
-    return f"L{row['layer']}" if row.get("layer", "") != "" else ""
-
-
 def _p_at_1(rows, column: str, n_column: str) -> Optional[Best]:
     best = _best_row(rows, lambda r: float(r[column]))
     if best is None:
         return None
     value, row = 100 * best[0], best[1]
-    return Best(value, _layer(row), int(row[n_column]), binomial_se(value, int(row[n_column])), row.get("layer", ""))
+    return Best(value, row.get("layer", ""), int(row[n_column]), binomial_se(value, int(row[n_column])))
 
 
 def _map_gain(rows, aligned: str, unaligned: str, n_column: str) -> Optional[Best]:
@@ -249,7 +249,7 @@ def _map_gain(rows, aligned: str, unaligned: str, n_column: str) -> Optional[Bes
         return None
     row, n = best[1], int(best[1][n_column])
     se = math.hypot(binomial_se(100 * float(row[aligned]), n), binomial_se(100 * float(row[unaligned]), n))
-    return Best(100 * best[0], _layer(row), n, se, row.get("layer", ""))
+    return Best(100 * best[0], row.get("layer", ""), n, se)
 
 
 def _of(rows, comparison: str) -> List[Dict[str, str]]:
