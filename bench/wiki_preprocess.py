@@ -6,13 +6,17 @@ tables, links, refs) and the same sentencepiece model:
 
 - ``xling, T tasks``: ``python -m preprocess.run CFG --phase P --task t --tasks T``, the four
   phases in order; the ``text`` and ``encode`` phases as T concurrent processes (what an
-  array of T tasks runs, one core each), ``corpus`` and ``data`` as one. The pipeline also
+  array of T tasks runs, one core each), ``corpus`` and ``data`` as one. Each process is
+  pinned to its core (``taskset``), as SLURM's task affinity pins a task to the CPUs it
+  was given: a library that starts a thread per core of the machine (sentencepiece's batch
+  encoding did) cannot make one task use two. The pipeline also
   cleans (langid, script, length filters), deduplicates, holds out valid/test documents
   and trains the vocabulary (on a sample drawn across shards).
 - ``by hand, W workers``: per dump part ``python -m wikiextractor.WikiExtractor --processes W``,
   the ``<doc>`` lines stripped, then ``spm_encode --output_format=piece`` (Debian's
   sentencepiece) with the model the pipeline trained, then ``fairseq-preprocess
-  --only-source --srcdict dict.txt --workers W``. No cleaning, deduplication or split.
+  --only-source --srcdict dict.txt --workers W``, each on W cores. No cleaning,
+  deduplication or split.
 
 Every command runs under ``/usr/bin/time`` for its peak resident memory. Printed: wall time
 per phase, MB/s of dump (XML before compression) per task and overall, and the ratios.
@@ -38,10 +42,20 @@ REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 
 
-def timed(commands, log_dir: Path, name: str, stdout=None) -> dict:
-    """Run ``commands`` concurrently; wall seconds and each one's peak RSS (MB)."""
+CPUS = sorted(os.sched_getaffinity(0))
+
+
+def cores(n: int) -> str:
+    """The first ``n`` cores, as ``taskset -c`` takes them."""
+    return ",".join(map(str, CPUS[:n]))
+
+
+def timed(commands, log_dir: Path, name: str, stdout=None, pinned=None) -> dict:
+    """Run ``commands`` concurrently, command i on core i (``pinned``: its cores), as SLURM
+    pins an array task to the CPUs it was given; wall seconds and each one's peak RSS (MB)."""
     start, procs = time.time(), []
     for i, cmd in enumerate(commands):
+        cmd = ["taskset", "-c", pinned[i] if pinned else str(CPUS[i % len(CPUS)]), *cmd]
         rss = log_dir / f"{name}.{i}.rss"
         out = open(stdout[i], "wb") if stdout else subprocess.DEVNULL
         err = open(log_dir / f"{name}.{i}.err", "wb")
@@ -96,11 +110,11 @@ def run_by_hand(dump: Path, workers: int, model: Path, dict_txt: Path, root: Pat
     logs.mkdir()
     parts = sorted(dump.glob("*-pages-articles-multistream*.xml.bz2"))
     result = {"wikiextractor": timed([[PYTHON, "-m", "wikiextractor.WikiExtractor", str(p), "-o", str(out / p.stem),
-                                       "--processes", str(workers), "-q"] for p in parts[:1]], logs, "we0")}
+                                       "--processes", str(workers), "-q"] for p in parts[:1]], logs, "we0", pinned=[cores(workers)])}
     # one part after another, as its CLI takes one dump; the first part's time is above
     for i, p in enumerate(parts[1:], 1):
         step = timed([[PYTHON, "-m", "wikiextractor.WikiExtractor", str(p), "-o", str(out / p.stem),
-                       "--processes", str(workers), "-q"]], logs, f"we{i}")
+                       "--processes", str(workers), "-q"]], logs, f"we{i}", pinned=[cores(workers)])
         result["wikiextractor"]["seconds"] += step["seconds"]
         result["wikiextractor"]["peak_rss_mb"] += step["peak_rss_mb"]
     start = time.time()
@@ -112,11 +126,11 @@ def run_by_hand(dump: Path, workers: int, model: Path, dict_txt: Path, root: Pat
                     f.write(line)
     result["strip_doc_tags"] = {"seconds": round(time.time() - start, 2)}
     result["spm_encode"] = timed([["spm_encode", f"--model={model}", "--output_format=piece", f"--input={text}"]],
-                                 logs, "spm", stdout=[out / "pieces.txt"])
+                                 logs, "spm", stdout=[out / "pieces.txt"], pinned=[cores(workers)])
     result["fairseq_preprocess"] = timed([[PYTHON, "-m", "fairseq_cli.preprocess", "--only-source", "--srcdict",
                                            str(dict_txt), "--trainpref", str(out / "pieces.txt"), "--destdir",
                                            str(out / "bin"), "--workers", str(workers), "--dataset-impl", "mmap"]],
-                                         logs, "fairseq")
+                                         logs, "fairseq", pinned=[cores(workers)])
     result["lines"] = sum(1 for _ in open(text, encoding="utf-8"))
     for name, step in result.items():
         if name != "lines":

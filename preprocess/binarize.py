@@ -33,7 +33,7 @@ import numpy as np
 import sentencepiece as spm
 from tqdm import tqdm
 
-from preprocess.parallel import pool
+from preprocess.parallel import pool, threads_per_worker
 from preprocess.splits import SPLITS
 from preprocess.vocab import dictionary_symbols
 
@@ -109,9 +109,9 @@ def _lines(path: Path, start: int, end: int, size: int) -> Iterator[List[str]]:
 class _Encoder:
     """One language's model and its sentencepiece id -> dict index table (in each worker)."""
 
-    def __init__(self, model: str, prefix: str, index: Dict[str, int]):
+    def __init__(self, model: str, prefix: str, index: Dict[str, int], threads: int = 1):
         self.sp = spm.SentencePieceProcessor(model_file=model)
-        self.prefix, self.index = prefix, index
+        self.prefix, self.index, self.threads = prefix, index, threads
         pieces = (prefix + self.sp.id_to_piece(i) for i in range(self.sp.get_piece_size()))
         self.table = np.array([index.get(p, UNK) for p in pieces], dtype=np.int64)
         self.unk_id = self.sp.unk_id()
@@ -119,7 +119,7 @@ class _Encoder:
     def encode(self, lines: List[str]) -> Tuple[np.ndarray, np.ndarray]:
         """The dict indices of ``lines`` (each ended by </s>) and the length of each line."""
         stripped = [line.strip() for line in lines]
-        ids = self.sp.encode(stripped)
+        ids = self.sp.encode(stripped, num_threads=self.threads)
         sizes = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids)) + 1
         ends = np.cumsum(sizes) - 1
         out = np.full(int(ends[-1]) + 1 if len(ends) else 0, EOS, dtype=np.int64)
@@ -137,9 +137,9 @@ class _Encoder:
 _encoder = None
 
 
-def _load_encoder(model: str, prefix: str, index: Dict[str, int]) -> None:
+def _load_encoder(model: str, prefix: str, index: Dict[str, int], threads: int) -> None:
     global _encoder
-    _encoder = _Encoder(model, prefix, index)
+    _encoder = _Encoder(model, prefix, index, threads)
 
 
 def _encode_chunk(lines: List[str]) -> Tuple[np.ndarray, np.ndarray]:
@@ -178,7 +178,7 @@ def _encode_part(folder: DataFolder, dest: Path, part: int, parts: int, workers:
     counts = np.zeros(len(index), dtype=np.int64)
     report = {}
     for lang in folder.langs:
-        init = (str(folder.models[lang]), folder.piece_prefix[lang], index)
+        init = (str(folder.models[lang]), folder.piece_prefix[lang], index, threads_per_worker(workers))
         with pool(workers, _load_encoder, init) as workers_pool:
             for split in SPLITS:
                 src = folder.texts[lang][split]

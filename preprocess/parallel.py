@@ -11,6 +11,13 @@ def worker_count(workers: int) -> int:
     return len(os.sched_getaffinity(0)) if workers == 0 else max(1, workers)
 
 
+def threads_per_worker(workers: int) -> int:
+    """Threads each of ``workers`` processes may run so that together they use the cores this
+    process may use and no more (a library's own thread pool, such as sentencepiece's batch
+    encoding, otherwise takes every core of the node whatever the task was given)."""
+    return max(1, len(os.sched_getaffinity(0)) // worker_count(workers))
+
+
 class _InProcess:
     @staticmethod
     def imap(fn, items, chunksize=1):

@@ -2,6 +2,7 @@
 configuration errors, and the code-switching rule."""
 
 import json
+import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -203,3 +204,47 @@ def test_a_share_of_the_new_testament_can_be_pretrained_on():
     # the Old Testament's share is its own option
     assert [is_reserved("bible", d, half) for d in ot] == [is_reserved("bible", d, EvalConfig()) for d in ot]
     assert 0.05 < np.mean([is_reserved("bible", d, half) for d in ot]) < 0.15
+
+
+def _thread_budgets(cpus):
+    import os
+
+    from preprocess.parallel import threads_per_worker
+
+    os.sched_setaffinity(0, cpus)  # what a SLURM task given these cores sees
+    return [threads_per_worker(w) for w in (1, 2, 0)]
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores to give a task one of them")
+def test_a_task_encodes_with_the_cores_it_was_given_and_no_more(tmp_path):
+    """sentencepiece's batch encoding ran a thread per core of the node, so one array task
+    took both cores and a second task gained nothing."""
+    import multiprocessing
+
+    from preprocess.binarize import _Encoder
+
+    cpus = sorted(os.sched_getaffinity(0))[:2]
+    with multiprocessing.get_context("fork").Pool(1) as child:
+        assert child.apply(_thread_budgets, ([cpus[0]],)) == [1, 1, 1]
+        assert child.apply(_thread_budgets, (cpus,)) == [2, 1, 1]
+
+    import sentencepiece as spm
+
+    (tmp_path / "text.txt").write_text("".join(line + "\n" for line in paragraphs("en", 200, 1)), encoding="utf-8")
+    spm.SentencePieceTrainer.train(input=str(tmp_path / "text.txt"), model_prefix=str(tmp_path / "m"),
+                                   vocab_size=100, minloglevel=2)
+    encoder = _Encoder(str(tmp_path / "m.model"), "", {}, threads=1)
+    calls = []
+    real = encoder.sp
+
+    class Spy:
+        def encode(self, lines, **kwargs):
+            calls.append(kwargs.get("num_threads"))
+            return real.encode(lines, **kwargs)
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    encoder.sp = Spy()
+    encoder.encode(["a line", "another line"])
+    assert calls[0] == 1

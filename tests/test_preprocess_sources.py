@@ -7,7 +7,9 @@ from collections import Counter
 
 import pytest
 
-from preprocess.clean import clean_units
+import unicodedata
+
+from preprocess.clean import clean_line, clean_units, script_share
 from preprocess.config import CleanConfig
 from preprocess.sources.bible import genre, read_bible
 from preprocess.sources.commoncrawl import read_ccnet
@@ -129,6 +131,23 @@ def test_cleaning_counts_every_drop_and_writes_a_usable_file(tmp_path):
     assert report["notes"] == {"control_chars_removed": 1}
     kept = [u.text for u in read_units(dest)]
     assert kept == good + ["A " + good[1]]
+
+
+@pytest.mark.parametrize("text", [
+    "Plain ASCII, 42 digits_and_punctuation!", "Heureux ceux qui procurent la paix, appelés fils",
+    "Блаженны миротворцы, ибо Blessed", "使人和平的人有福了 peace", "ﬁ ǅ ᾼ Ελληνικά 123", "12345 ...", "",
+])
+@pytest.mark.parametrize("script", ["LATIN", "CYRILLIC", "CJK"])
+def test_script_share_is_the_share_of_letters_named_in_the_script(text, script):
+    letters = [ch for ch in text if ch.isalpha()]
+    expected = sum(unicodedata.name(ch, "").startswith(script) for ch in letters) / len(letters) if letters else 0.0
+    assert script_share(text, script) == pytest.approx(expected, abs=1e-12)
+
+
+def test_a_line_mostly_in_another_script_is_dropped_as_wrong_script():
+    mostly_cyrillic = "Блаженны миротворцы, ибо они будут наречены сынами Божиими (Matthew)"
+    assert clean_line(mostly_cyrillic, "en", CleanConfig()) == (None, "wrong_script")
+    assert clean_line(mostly_cyrillic, "ru", CleanConfig(langid_min_chars=10**6))[1] == ""
 
 
 def test_cleaning_a_language_with_no_usable_line_is_an_error(tmp_path):
