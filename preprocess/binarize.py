@@ -109,7 +109,7 @@ def _lines(path: Path, start: int, end: int, size: int) -> Iterator[List[str]]:
 class _Encoder:
     """One language's model and its sentencepiece id -> dict index table (in each worker)."""
 
-    def __init__(self, model: str, prefix: str, index: Dict[str, int], threads: int = 1):
+    def __init__(self, model: str, prefix: str, index: Dict[str, int], threads: int):
         self.sp = spm.SentencePieceProcessor(model_file=model)
         self.prefix, self.index, self.threads = prefix, index, threads
         pieces = (prefix + self.sp.id_to_piece(i) for i in range(self.sp.get_piece_size()))

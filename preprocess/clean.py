@@ -10,6 +10,7 @@ to be reliable) and exact-duplicate removal.
 """
 
 import re
+import string
 import unicodedata
 from collections import Counter
 from functools import lru_cache
@@ -47,7 +48,7 @@ def _to_simplified():
     return opencc.OpenCC("t2s")
 
 
-_ASCII_LETTERS = bytes(range(65, 91)) + bytes(range(97, 123))
+_ASCII_LETTERS = string.ascii_letters.encode()
 
 
 @lru_cache(maxsize=None)

@@ -207,8 +207,6 @@ def test_a_share_of_the_new_testament_can_be_pretrained_on():
 
 
 def _thread_budgets(cpus):
-    import os
-
     from preprocess.parallel import threads_per_worker
 
     os.sched_setaffinity(0, cpus)  # what a SLURM task given these cores sees
@@ -221,6 +219,7 @@ def test_a_task_encodes_with_the_cores_it_was_given_and_no_more(tmp_path):
     took both cores and a second task gained nothing."""
     import multiprocessing
 
+    from helpers import train_spm
     from preprocess.binarize import _Encoder
 
     cpus = sorted(os.sched_getaffinity(0))[:2]
@@ -228,11 +227,7 @@ def test_a_task_encodes_with_the_cores_it_was_given_and_no_more(tmp_path):
         assert child.apply(_thread_budgets, ([cpus[0]],)) == [1, 1, 1]
         assert child.apply(_thread_budgets, (cpus,)) == [2, 1, 1]
 
-    import sentencepiece as spm
-
-    (tmp_path / "text.txt").write_text("".join(line + "\n" for line in paragraphs("en", 200, 1)), encoding="utf-8")
-    spm.SentencePieceTrainer.train(input=str(tmp_path / "text.txt"), model_prefix=str(tmp_path / "m"),
-                                   vocab_size=100, minloglevel=2)
+    train_spm(tmp_path / "m", paragraphs("en", 200, 1), 100)
     encoder = _Encoder(str(tmp_path / "m.model"), "", {}, threads=1)
     calls = []
     real = encoder.sp

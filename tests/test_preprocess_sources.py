@@ -3,11 +3,10 @@
 import bz2
 import gzip
 import sqlite3
+import unicodedata
 from collections import Counter
 
 import pytest
-
-import unicodedata
 
 from preprocess.clean import clean_line, clean_units, script_share
 from preprocess.config import CleanConfig
