@@ -1,3 +1,6 @@
+import contextlib
+import fcntl
+import json
 import os
 import subprocess
 import sys
@@ -61,16 +64,39 @@ def pipeline(tmp_path_factory, registry_cache):
     return cfg, run(cfg)
 
 
+@contextlib.contextmanager
+def _cluster_users(folder: Path):
+    """The record of how many pytest processes of this run use the local cluster, and
+    whether this run started it, read and written under an exclusive lock."""
+    with open(folder / "local_slurm.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        path = folder / "local_slurm.json"
+        record = json.loads(path.read_text()) if path.exists() else {"users": 0, "started": False}
+        yield record
+        path.write_text(json.dumps(record))
+
+
 @pytest.fixture(scope="session")
-def local_slurm():
+def local_slurm(tmp_path_factory):
     """The one-node cluster of slurm/local_cluster.sh (which installs SLURM and munge if
-    missing), up for the session; taken down after, unless it was up before."""
+    missing), up while a test needs it; taken down after, unless it was up before.
+
+    Under xdist each worker has a session of its own, and the last worker to use the
+    cluster takes it down: the first one to finish would otherwise cancel the jobs of the
+    others' tests (``down`` cancels every job in the partition)."""
     script = str(Path(__file__).resolve().parents[1] / "slurm" / "local_cluster.sh")
-    if subprocess.run([script, "status"], capture_output=True).returncode == 0:
-        yield
-        return
-    up = subprocess.run([script, "up"], capture_output=True, text=True)
-    assert up.returncode == 0, up.stdout + up.stderr
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if "PYTEST_XDIST_WORKER" in os.environ else base  # the run's folder, above the workers'
+    with _cluster_users(shared) as record:
+        if record["users"] == 0 and subprocess.run([script, "status"], capture_output=True).returncode != 0:
+            up = subprocess.run([script, "up"], capture_output=True, text=True)
+            assert up.returncode == 0, up.stdout + up.stderr
+            record["started"] = True
+        record["users"] += 1
     yield
-    down = subprocess.run([script, "down"], capture_output=True, text=True)
-    assert down.returncode == 0, down.stdout + down.stderr
+    with _cluster_users(shared) as record:
+        record["users"] -= 1
+        if record["users"] == 0 and record["started"]:
+            record["started"] = False
+            down = subprocess.run([script, "down"], capture_output=True, text=True)
+            assert down.returncode == 0, down.stdout + down.stderr
