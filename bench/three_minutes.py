@@ -10,6 +10,13 @@ update, the last validation loss (bits per masked subword) per language.
 
     python bench/three_minutes.py data/registry_en_fr/bin/joint --probe \\
         --recipe 'today:' --recipe 'batch64:dataset.batch_size=64,optimization.lr=[0.003]'
+
+A recipe may train another checkout's ``configs/tiny`` and plugin (``NAME@CHECKOUT:...``),
+e.g. the code of before an optimisation, in a ``git worktree``, side by side with today's:
+
+    git worktree add /tmp/before 55c6cb9
+    python bench/three_minutes.py data/registry_en_fr/bin/joint --probe \\
+        --recipe 'before@/tmp/before:common.bf16=false' --recipe 'now:'
 """
 
 import argparse
@@ -32,7 +39,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("data", type=Path, help="a binarized folder with en/ and fr/ (the pipeline's bin/joint)")
     p.add_argument("--recipe", action="append", required=True,
-                   help="NAME:key=value,key=value (overrides of configs/tiny/default.yaml; may be empty)")
+                   help="NAME[@CHECKOUT]:key=value,key=value (overrides of configs/tiny/default.yaml, "
+                   "may be empty; CHECKOUT: train that checkout's configs and plugin, default this one)")
     p.add_argument("--minutes", type=float, default=3.0)
     p.add_argument("--probe", action="store_true",
                    help="first time each recipe for --probe-seconds and set max_update to what fits the budget")
@@ -44,15 +52,20 @@ def parse_args(argv=None):
 
 
 def parse_recipe(text: str):
-    name, _, overrides = text.partition(":")
-    return name, [o for o in re.split(r",(?=[+~]?[\w.]+=)", overrides) if o]
+    """(name, checkout, overrides)."""
+    head, _, overrides = text.partition(":")
+    name, _, checkout = head.partition("@")
+    checkout = Path(checkout).resolve() if checkout else REPO
+    if not (checkout / "configs/tiny/default.yaml").is_file():
+        raise SystemExit(f"recipe {name}: {checkout} has no configs/tiny/default.yaml")
+    return name, checkout, [o for o in re.split(r",(?=[+~]?[\w.]+=)", overrides) if o]
 
 
-def command(args, overrides, run_dir: Path, hours: float, max_update: int):
+def command(args, checkout: Path, overrides, run_dir: Path, hours: float, max_update: int):
     return [
-        str(TRAIN), "--config-dir", str(REPO / "configs/tiny"), "--config-name", "default",
+        str(TRAIN), "--config-dir", str(checkout / "configs/tiny"), "--config-name", "default",
         f"task.data={args.data.resolve()}", f"task.langs='{args.langs}'", "common.cpu=true",
-        "common.log_format=json", "common.log_interval=50", f"common.user_dir={REPO / 'fairseq_ext'}",
+        "common.log_format=json", "common.log_interval=50", f"common.user_dir={checkout / 'fairseq_ext'}",
         f"checkpoint.save_dir={run_dir / 'ckpt'}", "checkpoint.save_interval_updates=1000000",
         "checkpoint.no_save_optimizer_state=true", "checkpoint.no_last_checkpoints=true",
         f"hydra.run.dir={run_dir / 'hydra'}", f"optimization.stop_time_hours={hours}",
@@ -101,13 +114,13 @@ def main(argv=None):
     budget_s = args.minutes * 60
     results = {"minutes": args.minutes, "data": str(args.data), "recipes": {}}
     try:
-        max_updates = {name: 1_000_000 for name, _ in recipes}
+        max_updates = {name: 1_000_000 for name, _, _ in recipes}
         if args.probe:  # updates per second of each recipe, the same two-at-a-time load
             jobs = []
-            for name, overrides in recipes:
+            for name, checkout, overrides in recipes:
                 run_dir = root / f"probe_{name}"
                 run_dir.mkdir()
-                jobs.append((name, command(args, overrides, run_dir, args.probe_seconds / 3600, 1_000_000),
+                jobs.append((name, command(args, checkout, overrides, run_dir, args.probe_seconds / 3600, 1_000_000),
                              run_dir / "log.txt"))
             print(f"probing {len(jobs)} recipes for {args.probe_seconds:.0f} s each", flush=True)
             run_all(jobs, args.parallel)
@@ -123,20 +136,20 @@ def main(argv=None):
                 max_updates[name] = int(ups * budget_s)
                 print(f"  {name}: {ups:.2f} updates/s -> max_update {max_updates[name]}", flush=True)
         jobs = []
-        for name, overrides in recipes:
+        for name, checkout, overrides in recipes:
             run_dir = root / name
             run_dir.mkdir()
-            jobs.append((name, command(args, overrides, run_dir, args.minutes / 60, max_updates[name]),
+            jobs.append((name, command(args, checkout, overrides, run_dir, args.minutes / 60, max_updates[name]),
                          run_dir / "log.txt"))
         print(f"training {len(jobs)} recipes for {args.minutes} min each, {args.parallel} at a time", flush=True)
         run_all(jobs, args.parallel)
         print("\n| recipe | updates | tokens/update | dev loss per language (bits) | overrides |\n|---|---|---|---|---|")
-        for (name, overrides), (_, _, log) in zip(recipes, jobs):
+        for (name, checkout, overrides), (_, _, log) in zip(recipes, jobs):
             recs = records(log)
             valid = [r for r in recs if r["kind"] == "valid"][-1]
             train = [r for r in recs if r["kind"] == "train"][-1]
             losses = {lang: float(valid[f"valid_loss_{lang}"]) for lang in args.langs.split(",")}
-            results["recipes"][name] = {"overrides": overrides, "max_update": max_updates[name],
+            results["recipes"][name] = {"checkout": str(checkout), "overrides": overrides, "max_update": max_updates[name],
                                         "updates": int(valid["valid_num_updates"]),
                                         "tokens_per_update": float(train["train_wpb"]), "dev_loss": losses,
                                         "records": recs}

@@ -1,9 +1,12 @@
 """Structure of the xling_roberta model: what is shared, what is separate, what is refused."""
 
+import math
+import shutil
+
 import pytest
 import torch
 
-from helpers import USER_DIR, build_task_and_model, training_ids
+from helpers import USER_DIR, build_task_and_model, tiny_train_args, train, training_ids
 
 
 def build(data, langs="en,fr,de", *flags):
@@ -141,3 +144,51 @@ def test_dictionary_that_does_not_match_the_data(trilingual_data, tmp_path):
     task, _ = build(data, "en,fr")
     with pytest.raises(ValueError, match=r"holds id \d+, but .*dict.txt \(task.data\) defines ids 0..73 only"):
         task.load_dataset("valid")
+
+
+def initial_loss_and_unigram_entropy(task, model):
+    """The masked-LM cross-entropy (nats) of an untrained model on a training batch, and
+    that of the training data's unigram distribution on the same targets."""
+    from fairseq_ext.models.xling_roberta import training_counts
+
+    task.load_dataset("train")
+    batch = next(iter(task.get_batch_iterator(task.dataset("train"), max_sentences=32, seed=1).next_epoch_itr(shuffle=False)))
+    targets = batch["target"]
+    masked = targets.ne(task.source_dictionary.pad())
+    model.eval()
+    with torch.no_grad():
+        logits, _ = model(**batch["net_input"], masked_tokens=masked)
+    loss = torch.nn.functional.cross_entropy(logits.float(), targets[masked]).item()
+    counts = torch.from_numpy(training_counts(task)).double() + 1.0
+    unigram = -(counts / counts.sum()).log()[targets[masked]].mean().item()
+    return loss, unigram
+
+
+def test_the_output_bias_prior_starts_the_head_at_the_unigram_distribution(bilingual_data):
+    torch.manual_seed(1)
+    task, zero = build(bilingual_data, "en,fr")
+    zero_loss, unigram = initial_loss_and_unigram_entropy(task, zero)
+    task, prior = build(bilingual_data, "en,fr", "--output-bias-prior")
+    prior_loss, _ = initial_loss_and_unigram_entropy(task, prior)
+    uniform = math.log(len(task.source_dictionary))
+    assert unigram < uniform - 0.5, "the data must have a skewed unigram distribution to show it"
+    # (the random dense layer and token table add small logits of their own)
+    assert abs(zero_loss - uniform) < 0.15, (zero_loss, uniform)  # a zero bias: near-uniform
+    assert abs(prior_loss - unigram) < 0.15, (prior_loss, unigram)
+    assert torch.equal(zero.encoder.lm_head.bias, torch.zeros_like(zero.encoder.lm_head.bias))
+
+
+def test_a_model_trained_with_the_prior_loads_without_its_training_data(bilingual_data, tmp_path):
+    from fairseq import checkpoint_utils
+
+    train(tiny_train_args(bilingual_data, tmp_path / "ckpt", "en,fr", 2, ["--output-bias-prior"]))
+    trained = torch.load(tmp_path / "ckpt" / "checkpoint_last.pt", weights_only=False)["model"]
+    words_only = tmp_path / "dictionary_only"  # the dictionary, no training text
+    words_only.mkdir()
+    shutil.copy(bilingual_data / "dict.txt", words_only / "dict.txt")
+    (model,), _, _ = checkpoint_utils.load_model_ensemble_and_task(
+        [str(tmp_path / "ckpt" / "checkpoint_last.pt")], arg_overrides={"data": str(words_only)})
+    assert torch.equal(model.encoder.lm_head.bias, trained["encoder.lm_head.bias"])
+    # a new model with the prior does read the training text, and says which file is missing
+    with pytest.raises(FileNotFoundError, match="train"):
+        build(words_only, "en,fr", "--output-bias-prior")

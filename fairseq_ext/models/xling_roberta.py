@@ -25,6 +25,7 @@ the Hugging Face export do not change) with a leaner forward, ``XlingEncoderLaye
 import logging
 from typing import Dict, List, Optional
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -404,6 +405,16 @@ class LanguageTiedLMHead(RobertaLMHead):
         bias = self.bias if ids is None else self.bias[ids]
         return F.linear(x, self.weight if weight is None else weight) + bias
 
+    @torch.no_grad()
+    def start_at_frequencies(self, counts: np.ndarray) -> None:
+        """Set the output bias to the log frequency of each dictionary id (``counts``, one
+        per id, add-one smoothed; centred), so that before any update the head predicts
+        the unigram distribution: a loss at the unigram entropy rather than at log(size)."""
+        if len(counts) != len(self.bias):
+            raise ValueError(f"{len(counts)} token counts for an output bias over {len(self.bias)} ids")
+        log_frequency = np.log(counts.astype(np.float64) + 1.0)
+        self.bias.copy_(torch.from_numpy(log_frequency - log_frequency.mean()))
+
 
 class XlingRobertaEncoder(RobertaEncoder):
     def __init__(self, args, dictionary, num_langs: int, vocabularies: Optional[List[LanguageVocabulary]] = None):
@@ -497,6 +508,13 @@ class XlingRobertaModel(RobertaModel):
             action="store_true",
             help="add an XLM-style learned language vector to every input position",
         )
+        parser.add_argument(
+            "--output-bias-prior",
+            action="store_true",
+            help="start the masked-LM head's output bias at the log frequency of each token in the "
+            "training data (all languages pooled), not at zero: a small model otherwise spends its "
+            "first few hundred updates learning the unigram distribution",
+        )
 
     @classmethod
     def build_model(cls, args, task):
@@ -511,6 +529,11 @@ class XlingRobertaModel(RobertaModel):
         check_sharing_options(args, num_langs)
         vocabularies = language_vocabularies(args, task) if args.lang_specific_embeddings else None
         encoder = XlingRobertaEncoder(args, task.source_dictionary, num_langs, vocabularies)
+        if args.output_bias_prior and not safe_getattr(args, "output_bias_prior_set", False):
+            encoder.lm_head.start_at_frequencies(training_counts(task))
+            # recorded in the options the checkpoint keeps: a model built to load it takes its
+            # bias from the checkpoint and does not need the training data
+            args.output_bias_prior_set = True
         if OmegaConf.is_config(args):
             OmegaConf.set_struct(args, True)
         return cls(args, encoder)
@@ -547,6 +570,19 @@ class XlingRobertaModel(RobertaModel):
             "converted a checkpoint with whole-dictionary token tables to per-language vocabularies (%s rows)",
             "+".join(str(len(encoder.vocabulary_for(lang))) for lang in range(encoder.num_langs)),
         )
+
+
+def training_counts(task) -> np.ndarray:
+    """How often each dictionary id occurs in the training data, every language pooled
+    (``<mask>``, past the data's ids, counts 0)."""
+    if not hasattr(task, "token_counts"):
+        raise ValueError(f"--output-bias-prior reads the training data's token counts: it needs the xling_mlm task, "
+                         f"not {type(task).__name__}")
+    counts = np.zeros(len(task.source_dictionary), dtype=np.int64)
+    for lang in getattr(task, "langs", None) or [None]:
+        found = task.token_counts(lang)
+        counts[: len(found)] += found
+    return counts
 
 
 def language_vocabularies(args, task) -> List[LanguageVocabulary]:
@@ -617,6 +653,7 @@ def xling_base_architecture(args):
     args.lang_specific_embeddings = safe_getattr(args, "lang_specific_embeddings", False)
     args.lang_specific_layers = safe_getattr(args, "lang_specific_layers", 0)
     args.language_embeddings = safe_getattr(args, "language_embeddings", False)
+    args.output_bias_prior = safe_getattr(args, "output_bias_prior", False)
     roberta_base_architecture(args)
 
 
