@@ -93,8 +93,9 @@ def run_all(jobs, parallel: int):
                 out.close()
                 running.remove(item)
                 free.append(core)
-                if proc.returncode:
-                    raise SystemExit(f"{name} failed ({proc.returncode}): see {out.name}")
+                if proc.returncode:  # the run folders are removed on the way out: show the log here
+                    tail = Path(out.name).read_text(encoding="utf-8", errors="replace")[-3000:]
+                    raise SystemExit(f"{tail}\n{name} failed ({proc.returncode}); the end of its log is above")
                 print(f"  {name}: {time.time() - started:.0f} s", flush=True)
 
 
