@@ -91,8 +91,9 @@ class XlingEncoderLayer(TransformerEncoderLayerBase):
         attn = self.self_attn
         length, batch, dim = x.shape
         heads = attn.num_heads
-        weight = torch.cat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight])
-        bias = torch.cat([attn.q_proj.bias, attn.k_proj.bias, attn.v_proj.bias])
+        # the query's scaling is folded into its projection (C x C numbers, not T x B x C)
+        weight = torch.cat([attn.q_proj.weight * attn.scaling, attn.k_proj.weight, attn.v_proj.weight])
+        bias = torch.cat([attn.q_proj.bias * attn.scaling, attn.k_proj.bias, attn.v_proj.bias])
         # T x B x 3C -> 3 x B x H x T x C/H
         q, k, v = F.linear(x, weight, bias).view(length, batch, 3, heads, dim // heads).permute(2, 1, 3, 0, 4)
         dropout = attn.dropout_module.p if self.training else 0.0
@@ -101,10 +102,13 @@ class XlingEncoderLayer(TransformerEncoderLayerBase):
             fused_kernel = x.device.type != "cpu"
         if fused_kernel:
             out = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=None if mask is None else ~mask, dropout_p=dropout, scale=attn.scaling
+                q, k, v, attn_mask=None if mask is None else ~mask, dropout_p=dropout, scale=1.0
             )
         else:
-            scores = torch.matmul(q * attn.scaling, k.transpose(-1, -2))
+            # the batched GEMMs read a contiguous B x H x T x C/H in place; given the strided
+            # view, they copy k transposed element by element (a third of the attention's time)
+            q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
+            scores = torch.matmul(q, k.transpose(-1, -2))
             if mask is not None:
                 scores = scores.masked_fill(mask, float("-inf"))
             probs = F.dropout(scores.softmax(dim=-1), p=dropout)
