@@ -106,7 +106,7 @@ class XlingEncoderLayer(TransformerEncoderLayerBase):
             )
         else:
             # the batched GEMMs read a contiguous B x H x T x C/H in place; given the strided
-            # view, they copy k transposed element by element (a third of the attention's time)
+            # view, they copy k transposed element by element (a fifth of the attention's time)
             q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
             scores = torch.matmul(q, k.transpose(-1, -2))
             if mask is not None:
@@ -583,7 +583,7 @@ def training_counts(task) -> np.ndarray:
         raise ValueError(f"--output-bias-prior reads the training data's token counts: it needs the xling_mlm task, "
                          f"not {type(task).__name__}")
     counts = np.zeros(len(task.source_dictionary), dtype=np.int64)
-    for lang in getattr(task, "langs", None) or [None]:
+    for lang in task.langs:
         found = task.token_counts(lang)
         counts[: len(found)] += found
     return counts
