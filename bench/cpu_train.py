@@ -11,6 +11,9 @@ Model FLOPs are counted as in ``train_throughput.flops_per_token`` (6 x multiply
 attention included, the LM head on masked tokens only). MFU is given over the same
 core's measured fp32 and bf16 matmul rates: the best of several shapes, best of ten
 runs each, measured before and after the training runs, so it is a harsh denominator.
+The GEMM-only ceiling is what a step would reach if all but its GEMMs were free: the
+step's GEMMs at their own shapes, timed alone. At small widths it sits well below the
+peak (small GEMMs are slower), and it bounds what fusing the elementwise work can buy.
 
     python bench/cpu_train.py                                   # widths 64-512, fp32 and bf16
     python bench/cpu_train.py --widths 256 --dtypes bf16 --procs 1,2 --rounds 3
@@ -88,6 +91,47 @@ def matmul_peak(dtype: str) -> dict:
     return {"best": max(rates.values()), "shapes": rates}
 
 
+def step_gemms(args, width: int, vocab: int, masked_fraction: float):
+    """The (batch, m, k, n) of every GEMM in one training step of the benchmark's model:
+    each linear map and attention product forward, and its two backward products."""
+    tokens, seq, heads = args.batch * args.seq, args.seq, heads_for(width)
+    streams, head_dim, masked = args.batch * heads, width // heads, round(masked_fraction * tokens)
+
+    def trained(b, m, k, n):  # y = x w: y, then dx = dy wᵀ and dw = xᵀ dy
+        return [(b, m, k, n), (b, m, n, k), (b, k, m, n)]
+
+    layer = [
+        *trained(1, tokens, width, 3 * width),  # q, k, v
+        *trained(streams, seq, head_dim, seq),  # scores
+        *trained(streams, seq, seq, head_dim),  # weighted values
+        *trained(1, tokens, width, width),  # out projection
+        *trained(1, tokens, width, 4 * width),
+        *trained(1, tokens, 4 * width, width),
+    ]
+    head = [*trained(1, masked, width, width), *trained(1, masked, width, vocab)]
+    return layer * args.layers + head
+
+
+def gemm_ceiling(args, width: int, dtype: str, vocab: int, masked_fraction: float) -> dict:
+    """The model FLOP/s a training step would reach if everything but its GEMMs took no
+    time: the step's GEMMs, each timed alone (contiguous operands, one thread, best of 5)."""
+    import torch
+
+    torch.set_num_threads(1)
+    torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype]
+    seconds, flops = 0.0, 0
+    for b, m, k, n in step_gemms(args, width, vocab, masked_fraction):
+        x, w = torch.randn(b, m, k, dtype=torch_dtype), torch.randn(b, k, n, dtype=torch_dtype)
+        out = torch.empty(b, m, n, dtype=torch_dtype)
+        best = float("inf")
+        for _ in range(5):
+            start = time.perf_counter()
+            torch.bmm(x, w, out=out) if b > 1 else torch.mm(x[0], w[0], out=out[0])
+            best = min(best, time.perf_counter() - start)
+        seconds, flops = seconds + best, flops + 2 * b * m * k * n
+    return {"gemm_seconds_per_step": seconds, "gemm_flops_per_step": flops, "ceiling": flops / seconds}
+
+
 def worker_cmd(args, system, width, dtype, data):
     return [
         sys.executable, str(Path(train_throughput.__file__)), "--worker", system, "--device", "cpu",
@@ -130,6 +174,7 @@ def main(argv=None):
           flush=True)
 
     results = []  # one record per (round, width, dtype, procs, system)
+    ceilings = {}  # (width, dtype): gemm_ceiling()
     for round_index in range(args.rounds):
         for width in widths:
             shape = train_throughput.parse_args([
@@ -145,6 +190,8 @@ def main(argv=None):
                                   "flops_per_token": fpt, "model_flops_per_core": per_core * fpt,
                                   "peak_memory_mb": max(r["peak_memory_mb"] for r in runs), "runs": runs}
                         results.append(record)
+                        if (width, dtype) not in ceilings:
+                            ceilings[width, dtype] = gemm_ceiling(args, width, dtype, vocab, runs[0]["masked_fraction"])
                         print(f"round {round_index + 1} width {width:4d} {dtype} procs {procs} {system:36s} "
                               f"{per_core:8.0f} tokens/s/core {per_core * fpt / 1e9:6.1f} GFLOP/s/core", flush=True)
 
@@ -152,16 +199,20 @@ def main(argv=None):
     peaks = {d: max(peaks_before[d]["best"], peaks_after[d]["best"]) for d in peaks_before}
     print(f"\nmatmul peak per core (best before/after): fp32 {peaks['fp32'] / 1e9:.0f}, "
           f"bf16 {peaks['bf16'] / 1e9:.0f} GFLOP/s\n")
-    print("| width | dtype | procs | system | tokens/s/core (median) | GFLOP/s/core | MFU of fp32 peak | MFU of bf16 peak |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("GEMM-only ceiling: the model FLOP/s if everything but the step's GEMMs took no time")
+    print("| width | dtype | procs | system | tokens/s/core (median) | GFLOP/s/core | MFU of fp32 peak | MFU of bf16 peak "
+          "| GEMM-only ceiling GFLOP/s | share of it |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     groups = {}
     for r in results:
         groups.setdefault((r["width"], r["dtype"], r["procs"], r["system"]), []).append(r)
     for (width, dtype, procs, system), rows in groups.items():
         tps = statistics.median(r["tokens_per_s_per_core"] for r in rows)
         flops = statistics.median(r["model_flops_per_core"] for r in rows)
+        ceiling = ceilings[width, dtype]["ceiling"]
         print(f"| {width} | {dtype} | {procs} | {system} | {tps:.0f} | {flops / 1e9:.1f} | "
-              f"{100 * flops / peaks['fp32']:.0f}% | {100 * flops / peaks['bf16']:.1f}% |")
+              f"{100 * flops / peaks['fp32']:.0f}% | {100 * flops / peaks['bf16']:.1f}% | {ceiling / 1e9:.0f} | "
+              f"{100 * flops / ceiling:.0f}% |")
     print()
     reference = systems[0]
     for width in widths:
@@ -181,6 +232,7 @@ def main(argv=None):
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({
             "config": vars(args), "peaks": {"before": peaks_before, "after": peaks_after, "best": peaks},
+            "gemm_ceilings": [{"width": w, "dtype": d, **c} for (w, d), c in ceilings.items()],
             "results": results}, indent=1))
 
 
