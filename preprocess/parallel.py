@@ -30,9 +30,11 @@ def _worker_start(initializer, initargs) -> None:
     waiting for a task in the pool's queue took the SIGTERM of ``Pool.terminate()`` and
     went on waiting, and the pool's exit waited for it forever (seen in ``make demo``'s
     data stage). SIGTERM gets the kernel's default (it ends the worker wherever it waits),
-    SIGINT is left to the parent, which ends the pool."""
+    SIGINT is left to the parent, which ends the pool. The worker was forked with SIGTERM
+    blocked (:func:`pool`), so one that came before this point is taken now."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     if initializer:
         initializer(*initargs)
 
@@ -45,5 +47,14 @@ def pool(workers: int, initializer=None, initargs=()):
             initializer(*initargs)
         yield _InProcess()
     else:
-        with Pool(worker_count(workers), _worker_start, (initializer, initargs)) as p:
+        # Forked with SIGTERM blocked: a worker still starting when terminate() signals it
+        # (a short map, a busy machine) would otherwise take it with the parent's handler,
+        # such as submitit's, which ignores it, and the pool's exit would wait forever. The
+        # pool's own threads, which fork replacement workers, inherit the blocked mask too.
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        try:
+            p = Pool(worker_count(workers), _worker_start, (initializer, initargs))
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        with p:
             yield p

@@ -4,6 +4,8 @@ configuration errors, and the code-switching rule."""
 import json
 import os
 import re
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -190,6 +192,28 @@ def test_pool_workers_end_on_terminate_under_the_demos_signal_handlers():
             plain.join()
         with pool(2) as workers:
             assert all(workers.imap(_sigterm_is_the_kernel_default, range(4)))
+
+
+_SLOW_WORKER_START = """
+import os, signal, sys, time
+from preprocess.parallel import pool
+
+signal.signal(signal.SIGTERM, lambda *_: print("SIGTERM ignored", flush=True))  # as submitit's jobs do
+os.register_at_fork(after_in_child=lambda: time.sleep(1.0))  # each worker starts late, as on a busy machine
+with pool(2):
+    pass  # a map so short that terminate() signals the workers before they have started
+print("pool closed", flush=True)
+"""
+
+
+def test_the_pools_exit_does_not_wait_for_a_worker_that_was_signalled_while_starting():
+    """Seen in a SLURM array task of the corpus pipeline: a worker forked under the job's
+    SIGTERM handler took terminate()'s SIGTERM before it had reset that handler, went on
+    to wait for tasks, and the task hung at its pool's exit until it was cancelled."""
+    run = subprocess.run([sys.executable, "-c", _SLOW_WORKER_START], cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True,
+                         timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == ["pool closed"], run.stdout  # the parent's handler never ran in a worker
 
 
 def test_a_share_of_the_new_testament_can_be_pretrained_on():
