@@ -51,10 +51,11 @@ def pool(workers: int, initializer=None, initargs=()):
         # (a short map, a busy machine) would otherwise take it with the parent's handler,
         # such as submitit's, which ignores it, and the pool's exit would wait forever. The
         # pool's own threads, which fork replacement workers, inherit the blocked mask too.
+        # Unblocked inside the with: a SIGTERM that came meanwhile then ends the pool too.
         previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
         try:
-            p = Pool(worker_count(workers), _worker_start, (initializer, initargs))
+            with Pool(worker_count(workers), _worker_start, (initializer, initargs)) as p:
+                signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+                yield p
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-        with p:
-            yield p
