@@ -72,22 +72,26 @@ def heads_for(width: int) -> int:
     return max(4, width // 64)
 
 
-def matmul_peak(dtype: str) -> dict:
-    """This core's best matmul rate (FLOP/s) over a few shapes, one thread."""
+def gemm_seconds(b: int, m: int, k: int, n: int, dtype: str, repeats: int) -> float:
+    """The best time of ``repeats`` runs of a (b x) m x k by k x n GEMM, one thread, into a
+    preallocated output (a fresh result would time its page faults too)."""
     import torch
 
     torch.set_num_threads(1)
     torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype]
-    rates = {}
-    for m, k, n in MATMUL_SHAPES:
-        a, b = torch.randn(m, k, dtype=torch_dtype), torch.randn(k, n, dtype=torch_dtype)
-        out = torch.empty(m, n, dtype=torch_dtype)
-        best = float("inf")
-        for _ in range(12):
-            start = time.perf_counter()
-            torch.mm(a, b, out=out)
-            best = min(best, time.perf_counter() - start)
-        rates[f"{m}x{k}x{n}"] = 2 * m * k * n / best
+    x, w = torch.randn(b, m, k, dtype=torch_dtype), torch.randn(b, k, n, dtype=torch_dtype)
+    out = torch.empty(b, m, n, dtype=torch_dtype)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.bmm(x, w, out=out) if b > 1 else torch.mm(x[0], w[0], out=out[0])
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def matmul_peak(dtype: str) -> dict:
+    """This core's best matmul rate (FLOP/s) over a few shapes, one thread."""
+    rates = {f"{m}x{k}x{n}": 2 * m * k * n / gemm_seconds(1, m, k, n, dtype, repeats=12) for m, k, n in MATMUL_SHAPES}
     return {"best": max(rates.values()), "shapes": rates}
 
 
@@ -115,20 +119,9 @@ def step_gemms(args, width: int, vocab: int, masked_fraction: float):
 def gemm_ceiling(args, width: int, dtype: str, vocab: int, masked_fraction: float) -> dict:
     """The model FLOP/s a training step would reach if everything but its GEMMs took no
     time: the step's GEMMs, each timed alone (contiguous operands, one thread, best of 5)."""
-    import torch
-
-    torch.set_num_threads(1)
-    torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype]
-    seconds, flops = 0.0, 0
-    for b, m, k, n in step_gemms(args, width, vocab, masked_fraction):
-        x, w = torch.randn(b, m, k, dtype=torch_dtype), torch.randn(b, k, n, dtype=torch_dtype)
-        out = torch.empty(b, m, n, dtype=torch_dtype)
-        best = float("inf")
-        for _ in range(5):
-            start = time.perf_counter()
-            torch.bmm(x, w, out=out) if b > 1 else torch.mm(x[0], w[0], out=out[0])
-            best = min(best, time.perf_counter() - start)
-        seconds, flops = seconds + best, flops + 2 * b * m * k * n
+    shapes = step_gemms(args, width, vocab, masked_fraction)
+    seconds = sum(gemm_seconds(*shape, dtype, repeats=5) for shape in shapes)
+    flops = sum(2 * b * m * k * n for b, m, k, n in shapes)
     return {"gemm_seconds_per_step": seconds, "gemm_flops_per_step": flops, "ceiling": flops / seconds}
 
 

@@ -210,8 +210,9 @@ def test_the_pools_exit_does_not_wait_for_a_worker_that_was_signalled_while_star
     """Seen in a SLURM array task of the corpus pipeline: a worker forked under the job's
     SIGTERM handler took terminate()'s SIGTERM before it had reset that handler, went on
     to wait for tasks, and the task hung at its pool's exit until it was cancelled."""
-    run = subprocess.run([sys.executable, "-c", _SLOW_WORKER_START], cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True,
-                         timeout=60)
+    from helpers import REPO
+
+    run = subprocess.run([sys.executable, "-c", _SLOW_WORKER_START], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == ["pool closed"], run.stdout  # the parent's handler never ran in a worker
 
